@@ -1,0 +1,203 @@
+//! The C ABI of oxalloc, built as `liboxalloc.so` and `liboxalloc.a`.
+//!
+//! Each function is a line or two forwarding to [`ox::global`]. The `malloc` family gives 16-byte
+//! alignment; the classic `my*` names give `sizeof(long)` (8 bytes).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![allow(clippy::missing_safety_doc)] // the C contracts are the man pages'
+
+use core::ffi::{c_int, c_void};
+use ox::global as g;
+
+/// `malloc`'s alignment: 16 bytes, what x86-64 code relies on.
+const MALLOC_ALIGN: usize = 16;
+/// The classic `my*` contract: `sizeof(long)`.
+const MY_ALIGN: usize = core::mem::size_of::<core::ffi::c_long>();
+const EINVAL: c_int = 22;
+const ENOMEM: c_int = 12;
+const PAGE: usize = 4096;
+
+#[no_mangle]
+pub extern "C" fn malloc(size: usize) -> *mut c_void {
+    g::alloc(size, MALLOC_ALIGN).cast()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn free(p: *mut c_void) {
+    // SAFETY: the C contract of free.
+    unsafe { g::free(p.cast(), "free") }
+}
+
+#[no_mangle]
+pub extern "C" fn calloc(nmemb: usize, size: usize) -> *mut c_void {
+    g::calloc(nmemb, size, MALLOC_ALIGN).cast()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    // SAFETY: the C contract of realloc.
+    unsafe { g::realloc(p.cast(), size, MALLOC_ALIGN, "realloc") }.cast()
+}
+
+#[no_mangle]
+pub extern "C" fn mymalloc(size: usize) -> *mut c_void {
+    g::alloc(size, MY_ALIGN).cast()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn myfree(p: *mut c_void) {
+    // SAFETY: the C contract of free.
+    unsafe { g::free(p.cast(), "myfree") }
+}
+
+#[no_mangle]
+pub extern "C" fn mycalloc(nmemb: usize, size: usize) -> *mut c_void {
+    g::calloc(nmemb, size, MY_ALIGN).cast()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn myrealloc(p: *mut c_void, size: usize) -> *mut c_void {
+    // SAFETY: the C contract of realloc.
+    unsafe { g::realloc(p.cast(), size, MY_ALIGN, "myrealloc") }.cast()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn reallocarray(p: *mut c_void, nmemb: usize, size: usize) -> *mut c_void {
+    match nmemb.checked_mul(size) {
+        // SAFETY: the C contract of realloc.
+        Some(n) => unsafe { realloc(p, n) },
+        None => fail(ENOMEM),
+    }
+}
+
+fn fail(e: c_int) -> *mut c_void {
+    ox_set_errno(e);
+    core::ptr::null_mut()
+}
+
+fn ox_set_errno(e: c_int) {
+    g::set_errno(e)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+    if !align.is_power_of_two() || align % core::mem::size_of::<*mut c_void>() != 0 {
+        return EINVAL;
+    }
+    let e = g::errno();
+    let p = g::alloc(size, align.max(MALLOC_ALIGN));
+    if p.is_null() {
+        g::set_errno(e);
+        return ENOMEM;
+    }
+    // SAFETY: the caller passes a writable out-pointer (C contract).
+    unsafe { *out = p.cast() };
+    0
+}
+
+#[no_mangle]
+pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+    if !align.is_power_of_two() {
+        return fail(EINVAL);
+    }
+    g::alloc(size, align.max(MALLOC_ALIGN)).cast()
+}
+
+#[no_mangle]
+pub extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+    aligned_alloc(align, size)
+}
+
+#[no_mangle]
+pub extern "C" fn valloc(size: usize) -> *mut c_void {
+    g::alloc(size, PAGE).cast()
+}
+
+#[no_mangle]
+pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
+    match size.checked_add(PAGE - 1) {
+        Some(n) => g::alloc(n & !(PAGE - 1), PAGE).cast(),
+        None => fail(ENOMEM),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
+    g::usable_size(p.cast())
+}
+
+#[no_mangle]
+pub extern "C" fn malloc_trim(pad: usize) -> c_int {
+    g::trim(pad) as c_int
+}
+
+#[no_mangle]
+pub extern "C" fn malloc_stats() {
+    g::print_stats()
+}
+
+#[no_mangle]
+pub extern "C" fn mallopt(_param: c_int, _value: c_int) -> c_int {
+    // No glibc tunable applies to oxalloc; report success so programs carry on unchanged.
+    1
+}
+
+/// glibc's `struct mallinfo2`.
+#[repr(C)]
+#[derive(Default)]
+pub struct Mallinfo2 {
+    arena: usize,
+    ordblks: usize,
+    smblks: usize,
+    hblks: usize,
+    hblkhd: usize,
+    usmblks: usize,
+    fsmblks: usize,
+    uordblks: usize,
+    fordblks: usize,
+    keepcost: usize,
+}
+
+/// glibc's `struct mallinfo` (int fields, saturated).
+#[repr(C)]
+#[derive(Default)]
+pub struct Mallinfo {
+    arena: c_int,
+    ordblks: c_int,
+    smblks: c_int,
+    hblks: c_int,
+    hblkhd: c_int,
+    usmblks: c_int,
+    fsmblks: c_int,
+    uordblks: c_int,
+    fordblks: c_int,
+    keepcost: c_int,
+}
+
+#[no_mangle]
+pub extern "C" fn mallinfo2() -> Mallinfo2 {
+    let s = ox::stats();
+    Mallinfo2 {
+        arena: s.heap_bytes,
+        ordblks: s.free_blocks,
+        usmblks: s.peak_heap_bytes,
+        uordblks: s.in_use_bytes,
+        fordblks: s.heap_bytes - s.in_use_bytes,
+        keepcost: s.top_bytes,
+        ..Mallinfo2::default()
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn mallinfo() -> Mallinfo {
+    let m = mallinfo2();
+    let c = |v: usize| v.min(c_int::MAX as usize) as c_int;
+    Mallinfo {
+        arena: c(m.arena),
+        ordblks: c(m.ordblks),
+        usmblks: c(m.usmblks),
+        uordblks: c(m.uordblks),
+        fordblks: c(m.fordblks),
+        keepcost: c(m.keepcost),
+        ..Mallinfo::default()
+    }
+}

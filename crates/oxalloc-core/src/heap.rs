@@ -1,0 +1,735 @@
+//! The coalescing boundary-tag heap over a [`Source`].
+//!
+//! # Memory picture
+//!
+//! ```text
+//! segment (one contiguous run of memory from the source):
+//!
+//!  seg        seg+16                                      top        top_end   seg_end
+//!  | prev|end | block | block | free | block | ... | block | top chunk ...  | fence |
+//!  `--------'                                              `---- free, not in any list
+//!   segment record: link to the previous segment, and its end once sealed (0 while current)
+//! ```
+//!
+//! The current segment ends at the source's end (the break). When the source's end moved (some
+//! other code called `sbrk`), the current segment is *sealed*: its top chunk becomes an ordinary
+//! free block and a fence (an in-use block never handed out) closes it; a new segment starts.
+//!
+//! # Invariants (re-derived by [`crate::check`])
+//! - `seg + 16 <= top <= top_end == seg_end - 8` for the current segment; `[top, top_end)` is
+//!   free and in no list; the block just below `top` is in use.
+//! - Every segment's first block has `PREV_INUSE` set; block starts are `8 mod 16`.
+//! - `stats.in_use_bytes` is the sum of the sizes of in-use blocks (fences excluded), and
+//!   `stats.heap_bytes` the sum of the segments' sizes.
+
+use crate::bins::{bin_of, Bins, MAX_EXACT};
+use crate::source::Source;
+use crate::stats::Stats;
+use crate::tag::*;
+
+/// Bytes of a segment record.
+pub const SEG_RECORD: usize = 16;
+/// Requests above this fail at once (they could never fit and would overflow the arithmetic).
+pub const MAX_REQUEST: usize = (isize::MAX as usize) - (1 << 20);
+/// How many blocks of its own range list a request looks at before taking a larger list.
+const RANGE_SCAN: usize = 8;
+
+/// Tunables of a heap.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// The smallest growth of the source, in bytes.
+    pub min_grow: usize,
+    /// Growth is at least `heap_bytes >> grow_shift` (slack stays in proportion to the heap).
+    pub grow_shift: u32,
+    /// The top chunk is given back to the source when it exceeds this many bytes.
+    pub trim_threshold: usize,
+}
+
+impl Config {
+    /// The defaults: 4 KiB minimum growth, growth of 1/256 of the heap, trim above 64 KiB.
+    pub const DEFAULT: Config = Config {
+        min_grow: 4096,
+        grow_shift: 8,
+        trim_threshold: 64 * 1024,
+    };
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Heap misuse found by `free`/`realloc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Misuse {
+    /// The block is already free.
+    DoubleFree(usize),
+    /// The pointer was never handed out by this heap (or is not the start of a block).
+    InvalidPointer(usize),
+    /// The block's header or a neighbour's boundary tag does not agree (memory was overwritten).
+    Corrupted(usize),
+}
+
+impl Misuse {
+    /// The user pointer concerned.
+    pub fn addr(&self) -> usize {
+        match *self {
+            Misuse::DoubleFree(a) | Misuse::InvalidPointer(a) | Misuse::Corrupted(a) => a,
+        }
+    }
+
+    /// A short description, e.g. `"double free"`.
+    pub fn what(&self) -> &'static str {
+        match self {
+            Misuse::DoubleFree(_) => "double free",
+            Misuse::InvalidPointer(_) => "free of invalid pointer",
+            Misuse::Corrupted(_) => "heap corruption detected at block",
+        }
+    }
+}
+
+/// The block size for a request of `n` bytes with 8-byte alignment, or `None` if too large.
+#[inline(always)]
+pub const fn request8(n: usize) -> Option<usize> {
+    if n > MAX_REQUEST {
+        return None;
+    }
+    let s = (n + WORD + 7) & !7;
+    Some(if s < MIN_BLOCK { MIN_BLOCK } else { s })
+}
+
+/// The block size for a request of `n` bytes with 16-byte alignment (a multiple of 16).
+#[inline(always)]
+pub const fn request16(n: usize) -> Option<usize> {
+    if n > MAX_REQUEST {
+        return None;
+    }
+    Some((n + WORD + 15) & !15)
+}
+
+/// A heap: free lists, the top chunk, and the segments it got from its source.
+pub struct Heap<S: Source> {
+    src: S,
+    bins: Bins,
+    /// Start of the top chunk (0 before the first segment).
+    top: usize,
+    /// End of the top chunk (the fence slot of the current segment starts here).
+    top_end: usize,
+    /// The current segment's record (0 before the first segment).
+    seg: usize,
+    cfg: Config,
+    stats: Stats,
+}
+
+impl<S: Source> Heap<S> {
+    /// An empty heap; it asks `src` for memory on the first allocation.
+    pub const fn new(src: S, cfg: Config) -> Self {
+        Heap {
+            src,
+            bins: Bins::new(),
+            top: 0,
+            top_end: 0,
+            seg: 0,
+            cfg,
+            stats: Stats::ZERO,
+        }
+    }
+
+    /// The memory source.
+    pub fn source(&self) -> &S {
+        &self.src
+    }
+
+    /// The memory source, mutably (tests use it to move the end or inject failures).
+    pub fn source_mut(&mut self) -> &mut S {
+        &mut self.src
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> Config {
+        self.cfg
+    }
+
+    /// Changes the configuration.
+    pub fn set_config(&mut self, cfg: Config) {
+        self.cfg = cfg;
+    }
+
+    /// Counters and sizes.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        s.free_blocks = self.bins.count();
+        s.top_bytes = self.top_end - self.top;
+        s
+    }
+
+    pub(crate) fn bins(&self) -> &Bins {
+        &self.bins
+    }
+
+    /// `(top, top_end, current segment record)`.
+    pub fn top_info(&self) -> (usize, usize, usize) {
+        (self.top, self.top_end, self.seg)
+    }
+
+    /// Allocates `n` bytes aligned to `align` (a power of two). Returns null when out of memory.
+    ///
+    /// # Safety
+    /// `align` must be a power of two.
+    pub unsafe fn alloc(&mut self, n: usize, align: usize) -> *mut u8 {
+        // SAFETY: the helpers below only touch memory this heap owns.
+        unsafe {
+            if align <= WORD {
+                let Some(s) = request8(n) else {
+                    return core::ptr::null_mut();
+                };
+                self.alloc_block(s)
+            } else if align == 16 {
+                let Some(s) = request16(n) else {
+                    return core::ptr::null_mut();
+                };
+                let p = self.alloc_block(s);
+                if p.is_null() || (p as usize) % 16 == 0 {
+                    return p;
+                }
+                // The block has the wrong parity (8-aligned blocks were mixed in): slow path.
+                self.free_block(p as usize - WORD);
+                self.alloc_aligned(n, 16)
+            } else {
+                self.alloc_aligned(n, align)
+            }
+        }
+    }
+
+    /// Allocates `n` zeroed bytes aligned to `align`.
+    ///
+    /// # Safety
+    /// As for [`Heap::alloc`].
+    pub unsafe fn alloc_zeroed(&mut self, n: usize, align: usize) -> *mut u8 {
+        // SAFETY: alloc returns null or a block with at least `usable` writable bytes.
+        unsafe {
+            let p = self.alloc(n, align);
+            if !p.is_null() {
+                // Memory from the source is not assumed to be zero (a harness may fill it).
+                core::ptr::write_bytes(p, 0, self.usable_unchecked(p as usize));
+            }
+            p
+        }
+    }
+
+    /// Finds (or makes) an in-use block of exactly `s` bytes or a little more; returns its payload.
+    #[inline]
+    unsafe fn alloc_block(&mut self, s: usize) -> *mut u8 {
+        // SAFETY: every address used is a block of this heap per the invariants.
+        unsafe {
+            let i = bin_of(s);
+            if s <= MAX_EXACT {
+                let b = self.bins.head(i);
+                if b != 0 {
+                    self.bins.unlink(b, s);
+                    write(b, s | INUSE | PREV_INUSE);
+                    set_prev_state(b + s, 0);
+                    self.stats.on_alloc(s);
+                    return (b + WORD) as *mut u8;
+                }
+            } else {
+                // Look at the first few blocks of the request's own range list (LIFO order).
+                let mut b = self.bins.head(i);
+                let mut k = 0;
+                while b != 0 && k < RANGE_SCAN {
+                    let bs = free_size(read(b));
+                    if bs >= s {
+                        self.bins.unlink(b, bs);
+                        return self.take(b, bs, s);
+                    }
+                    b = next_link(b);
+                    k += 1;
+                }
+            }
+            if let Some(j) = self.bins.first_nonempty_from(i + 1) {
+                let b = self.bins.head(j);
+                let bs = free_size(read(b));
+                self.bins.unlink(b, bs);
+                return self.take(b, bs, s);
+            }
+            self.alloc_from_top(s)
+        }
+    }
+
+    /// Makes the free block `b` (size `bs`, already unlinked) an in-use block of `s` bytes,
+    /// giving the rest back to the lists when it can form a block.
+    #[inline]
+    unsafe fn take(&mut self, b: usize, bs: usize, s: usize) -> *mut u8 {
+        // SAFETY: b is a free block of bs bytes followed by an in-use block.
+        unsafe {
+            let rest = bs - s;
+            if rest >= MIN_BLOCK {
+                write(b, s | INUSE | PREV_INUSE);
+                let r = b + s;
+                make_free(r, rest);
+                self.bins.push(r, rest);
+                set_prev_state(b + bs, rest);
+                self.stats.on_alloc(s);
+            } else {
+                write(b, bs | INUSE | PREV_INUSE);
+                set_prev_state(b + bs, 0);
+                self.stats.on_alloc(bs);
+            }
+            (b + WORD) as *mut u8
+        }
+    }
+
+    /// Carves `s` bytes from the top chunk, growing the source when needed.
+    unsafe fn alloc_from_top(&mut self, s: usize) -> *mut u8 {
+        // SAFETY: [top, top_end) is free memory of the current segment.
+        unsafe {
+            if self.top_end - self.top < s && !self.grow(s) {
+                return core::ptr::null_mut();
+            }
+            let b = self.top;
+            self.top += s;
+            write(b, s | INUSE | PREV_INUSE);
+            self.stats.on_alloc(s);
+            (b + WORD) as *mut u8
+        }
+    }
+
+    /// Ensures the top chunk has at least `s` bytes: extends the current segment, or starts a
+    /// new one when the source's end has moved or cannot be extended contiguously.
+    #[cold]
+    unsafe fn grow(&mut self, s: usize) -> bool {
+        // SAFETY: extend_top/new_segment only write memory the source handed to this heap.
+        unsafe { self.extend_top(s - (self.top_end - self.top)) || self.new_segment(s) }
+    }
+
+    fn batch(&self) -> usize {
+        let prop = self.stats.heap_bytes >> self.cfg.grow_shift;
+        (if prop > self.cfg.min_grow {
+            prop
+        } else {
+            self.cfg.min_grow
+        } + 7)
+            & !7
+    }
+
+    fn seg_end(&self) -> usize {
+        self.top_end + WORD
+    }
+
+    /// Grows the current segment in place by at least `deficit` bytes. Returns whether the top
+    /// chunk is now `deficit` bytes larger (false: no segment, the end moved, or no memory; a
+    /// discontiguous region that the source handed out anyway becomes a new segment).
+    unsafe fn extend_top(&mut self, deficit: usize) -> bool {
+        if self.seg == 0 || deficit > MAX_REQUEST {
+            return false;
+        }
+        let end = self.seg_end();
+        if self.src.end() != end {
+            return false;
+        }
+        let deficit = (deficit + 7) & !7;
+        let want = self.batch().max(deficit);
+        let (got, n) = match self.src.extend(want) {
+            Some(a) => (a, want),
+            None if want > deficit => match self.src.extend(deficit) {
+                Some(a) => (a, deficit),
+                None => return false,
+            },
+            None => return false,
+        };
+        if got != end {
+            // SAFETY: the source handed us [got, got + n).
+            unsafe { self.adopt_region(got, n) };
+            return false;
+        }
+        self.stats.grow_calls += 1;
+        self.top_end += n;
+        self.stats.heap_bytes += n;
+        self.stats.note_peak();
+        true
+    }
+
+    /// Starts a new segment big enough for a block of `s` bytes.
+    unsafe fn new_segment(&mut self, s: usize) -> bool {
+        // Ask for an amount that leaves the source's end 8-aligned, even if it is not now.
+        let pad = (8 - self.src.end() % 8) % 8;
+        let min = s + SEG_RECORD + WORD + 16 + pad;
+        let want = self.batch().max(min) + pad;
+        let (got, n) = match self.src.extend(want) {
+            Some(a) => (a, want),
+            None if want > min => match self.src.extend(min) {
+                Some(a) => (a, min),
+                None => return false,
+            },
+            None => return false,
+        };
+        // SAFETY: the source handed us [got, got + n).
+        unsafe { self.adopt_region(got, n) };
+        self.top_end - self.top >= s
+    }
+
+    /// Makes `[got, got + n)` the current segment, sealing the previous one.
+    unsafe fn adopt_region(&mut self, got: usize, n: usize) {
+        let start = ((got + 7) & !15) + 8; // first address >= got that is 8 mod 16
+        let end = (got + n) & !7;
+        self.stats.grow_calls += 1;
+        if end < start + SEG_RECORD + MIN_BLOCK + WORD {
+            // Too small to hold anything: give it back if we can, else leave it unused.
+            if self.src.end() == got + n {
+                self.src.shrink_to(got);
+            }
+            return;
+        }
+        // SAFETY: the old segment's memory and the new region belong to this heap.
+        unsafe {
+            if self.seg != 0 {
+                self.seal();
+            }
+            write(start, self.seg);
+            write(start + WORD, 0);
+        }
+        self.seg = start;
+        self.top = start + SEG_RECORD;
+        self.top_end = end - WORD;
+        self.stats.heap_bytes += end - start;
+        self.stats.segments += 1;
+        self.stats.note_peak();
+    }
+
+    /// Closes the current segment: the top chunk becomes a free block, a fence ends it.
+    unsafe fn seal(&mut self) {
+        let end = self.seg_end();
+        let top_size = self.top_end - self.top;
+        // SAFETY: [top, end) is the free top chunk and fence slot of the current segment.
+        unsafe {
+            if top_size >= MIN_BLOCK {
+                make_free(self.top, top_size);
+                self.bins.push(self.top, top_size);
+                write(self.top_end, WORD | INUSE);
+                set_prev_state(self.top_end, top_size);
+            } else {
+                // 0 or 8 bytes: the fence takes them.
+                write(self.top, (end - self.top) | INUSE | PREV_INUSE);
+            }
+            let fence = if top_size >= MIN_BLOCK {
+                self.top_end
+            } else {
+                self.top
+            };
+            write(self.seg + WORD, fence);
+        }
+        self.top = self.top_end;
+    }
+
+    /// Gives the top chunk back to the source when it is large and the end is still ours.
+    #[inline]
+    fn maybe_trim(&mut self) {
+        if self.top_end - self.top > self.cfg.trim_threshold {
+            self.trim(0);
+        }
+    }
+
+    /// Gives back all of the top chunk above `pad` bytes. Returns the number of bytes given back.
+    pub fn trim(&mut self, pad: usize) -> usize {
+        if self.seg == 0 {
+            return 0;
+        }
+        let keep = (pad + 7) & !7;
+        if self.top_end - self.top <= keep {
+            return 0;
+        }
+        let end = self.seg_end();
+        if self.src.end() != end {
+            return 0;
+        }
+        let new_end = self.top + keep + WORD;
+        if !self.src.shrink_to(new_end) {
+            return 0;
+        }
+        let given = end - new_end;
+        self.top_end = new_end - WORD;
+        self.stats.heap_bytes -= given;
+        self.stats.shrink_calls += 1;
+        self.stats.released_bytes += given as u64;
+        given
+    }
+
+    /// Whether `b` could be the header of a block handed out by this heap: inside a segment's
+    /// block area. O(number of segments).
+    fn owns_block(&self, b: usize) -> bool {
+        let mut seg = self.seg;
+        let mut limit = self.top;
+        while seg != 0 {
+            if b >= seg + SEG_RECORD && b < limit {
+                return true;
+            }
+            // SAFETY: seg is a segment record of this heap.
+            let prev = unsafe { read(seg) };
+            if prev == 0 {
+                break;
+            }
+            // A sealed segment's blocks end at its fence, whose address its record holds.
+            // SAFETY: prev is a sealed segment record.
+            limit = unsafe { read(prev + WORD) };
+            seg = prev;
+        }
+        false
+    }
+
+    /// Checks that `p` is the payload of an in-use block; returns the block address.
+    #[inline]
+    fn validate(&self, p: usize) -> Result<usize, Misuse> {
+        if p % WORD != 0 || p < 2 * WORD {
+            return Err(Misuse::InvalidPointer(p));
+        }
+        let b = p - WORD;
+        if !self.owns_block(b) {
+            return Err(Misuse::InvalidPointer(p));
+        }
+        // SAFETY: b is inside a segment's block area, so it is readable heap memory.
+        let h = unsafe { read(b) };
+        if h & INUSE == 0 {
+            return Err(Misuse::DoubleFree(p));
+        }
+        if h & FLAGS == MMAPPED {
+            return Err(Misuse::InvalidPointer(p));
+        }
+        let s = size_of_header(h);
+        if s < MIN_BLOCK || s > MAX_REQUEST || !self.owns_block(b + s - WORD) {
+            return Err(Misuse::Corrupted(p));
+        }
+        let next = b + s;
+        // SAFETY: next is a block header of the same segment (checked above) or the top.
+        if next != self.top && unsafe { read(next) } & INUSE != 0 {
+            // An in-use next block must know this one is in use.
+            if unsafe { read(next) } & PREV_INUSE == 0 {
+                return Err(Misuse::Corrupted(p));
+            }
+        }
+        Ok(b)
+    }
+
+    /// Frees the block whose payload is `p` (null does nothing).
+    ///
+    /// # Safety
+    /// No other reference to the block's payload may be used afterwards. `p` is validated, so a
+    /// pointer that is not from this heap gives an error rather than undefined behaviour, as long
+    /// as the heap's own memory has not been overwritten.
+    pub unsafe fn free(&mut self, p: *mut u8) -> Result<(), Misuse> {
+        if p.is_null() {
+            return Ok(());
+        }
+        let b = self.validate(p as usize)?;
+        // SAFETY: b is an in-use block of this heap (validated).
+        unsafe { self.free_block(b) };
+        Ok(())
+    }
+
+    /// Frees the in-use block `b`, merging it with free neighbours (or the top chunk).
+    unsafe fn free_block(&mut self, b: usize) {
+        // SAFETY: b is an in-use block; its neighbours are found through the boundary tags.
+        unsafe {
+            let h = read(b);
+            let bsize = size_of_header(h);
+            self.stats.on_free(bsize);
+            let mut start = b;
+            let mut size = bsize;
+            if h & PREV_INUSE == 0 {
+                let ps = if h & PREV_TINY != 0 {
+                    16
+                } else {
+                    read(b - WORD)
+                };
+                let pb = b - ps;
+                self.bins.unlink(pb, ps);
+                start = pb;
+                size += ps;
+            }
+            let next = b + bsize;
+            if next == self.top {
+                self.top = start;
+                self.maybe_trim();
+                return;
+            }
+            let nh = read(next);
+            if nh & INUSE == 0 {
+                let ns = free_size(nh);
+                self.bins.unlink(next, ns);
+                size += ns;
+            }
+            make_free(start, size);
+            self.bins.push(start, size);
+            set_prev_state(start + size, size);
+        }
+    }
+
+    /// The usable size of the block whose payload is `p`.
+    ///
+    /// # Safety
+    /// `p` must be the payload of an in-use block of this heap.
+    #[inline]
+    pub unsafe fn usable_unchecked(&self, p: usize) -> usize {
+        // SAFETY: caller's precondition.
+        size_of_header(unsafe { read(p - WORD) }) - WORD
+    }
+
+    /// The usable size of the block whose payload is `p` (validated; 0 for null).
+    pub fn usable_size(&self, p: *mut u8) -> Result<usize, Misuse> {
+        if p.is_null() {
+            return Ok(0);
+        }
+        let b = self.validate(p as usize)?;
+        // SAFETY: b is an in-use block (validated).
+        Ok(size_of_header(unsafe { read(b) }) - WORD)
+    }
+
+    /// Resizes the block at `p` to `n` bytes with alignment `align`, in place when it can.
+    /// Returns the (possibly moved) payload, or null when out of memory (the block is then
+    /// untouched). `p` null is `alloc`; `n == 0` is *not* special here (the C face frees).
+    ///
+    /// # Safety
+    /// As for [`Heap::free`] and [`Heap::alloc`].
+    pub unsafe fn realloc(
+        &mut self,
+        p: *mut u8,
+        n: usize,
+        align: usize,
+    ) -> Result<*mut u8, Misuse> {
+        // SAFETY: the helpers only touch memory of this heap.
+        unsafe {
+            if p.is_null() {
+                return Ok(self.alloc(n, align));
+            }
+            let b = self.validate(p as usize)?;
+            let want = if align == 16 {
+                request16(n)
+            } else {
+                request8(n)
+            };
+            let Some(s) = want else {
+                return Ok(core::ptr::null_mut());
+            };
+            let h = read(b);
+            let bs = size_of_header(h);
+            if align <= 16 || (p as usize) % align == 0 {
+                if s <= bs {
+                    self.shrink_block(b, s);
+                    return Ok(p);
+                }
+                if self.grow_in_place(b, bs, s) {
+                    return Ok(p);
+                }
+            }
+            let q = self.alloc(n, align);
+            if q.is_null() {
+                return Ok(q);
+            }
+            let keep = if bs - WORD < n { bs - WORD } else { n };
+            core::ptr::copy_nonoverlapping(p, q, keep);
+            self.free_block(b);
+            Ok(q)
+        }
+    }
+
+    /// Shrinks the in-use block `b` to `s` bytes, freeing the tail when it can form a block.
+    unsafe fn shrink_block(&mut self, b: usize, s: usize) {
+        // SAFETY: b is an in-use block of at least s bytes.
+        unsafe {
+            let h = read(b);
+            let bs = size_of_header(h);
+            if bs - s < MIN_BLOCK {
+                return;
+            }
+            write(b, s | (h & FLAGS));
+            let t = b + s;
+            write(t, (bs - s) | INUSE | PREV_INUSE);
+            // The tail is counted as a block of its own for a moment, then freed.
+            self.stats.on_split();
+            self.free_block(t);
+        }
+    }
+
+    /// Grows the in-use block `b` (size `bs`) to `s > bs` bytes into the following free block or
+    /// the top chunk. Returns whether it did.
+    unsafe fn grow_in_place(&mut self, b: usize, bs: usize, s: usize) -> bool {
+        // SAFETY: b is an in-use block; its next neighbour is found through its size.
+        unsafe {
+            let next = b + bs;
+            if next == self.top {
+                let room = self.top_end - self.top;
+                if room < s - bs && !self.extend_top(s - bs - room) {
+                    return false;
+                }
+                if next != self.top {
+                    return false;
+                }
+                let h = read(b);
+                write(b, s | (h & FLAGS));
+                self.top = b + s;
+                self.stats.on_resize(bs, s);
+                return true;
+            }
+            let nh = read(next);
+            if nh & INUSE != 0 {
+                return false;
+            }
+            let ns = free_size(nh);
+            if bs + ns < s {
+                return false;
+            }
+            self.bins.unlink(next, ns);
+            let total = bs + ns;
+            let h = read(b);
+            let rest = total - s;
+            if rest >= MIN_BLOCK {
+                write(b, s | (h & FLAGS));
+                let r = b + s;
+                make_free(r, rest);
+                self.bins.push(r, rest);
+                set_prev_state(r + rest, rest);
+                self.stats.on_resize(bs, s);
+            } else {
+                write(b, total | (h & FLAGS));
+                set_prev_state(b + total, 0);
+                self.stats.on_resize(bs, total);
+            }
+            true
+        }
+    }
+
+    /// Allocates `n` bytes whose payload is aligned to `align` (> 8), giving the leading space
+    /// back to the heap as a free block.
+    unsafe fn alloc_aligned(&mut self, n: usize, align: usize) -> *mut u8 {
+        let Some(s) = request8(n) else {
+            return core::ptr::null_mut();
+        };
+        if align > MAX_REQUEST || s > MAX_REQUEST - align {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: all addresses are inside the block just allocated.
+        unsafe {
+            let p = self.alloc_block(s + align + MIN_BLOCK);
+            if p.is_null() {
+                return p;
+            }
+            let mut b = p as usize - WORD;
+            if (p as usize) % align != 0 {
+                let q = ((p as usize + MIN_BLOCK) + align - 1) & !(align - 1);
+                let nb = q - WORD;
+                let lead = nb - b;
+                let h = read(b);
+                let total = size_of_header(h);
+                // The new block starts after a free lead block; the lead keeps b's prev flags.
+                write(nb, (total - lead) | INUSE);
+                set_prev_state(nb, 0);
+                write(b, lead | (h & FLAGS));
+                self.stats.on_split();
+                self.free_block(b);
+                b = nb;
+            }
+            self.shrink_block(b, s);
+            (b + WORD) as *mut u8
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The OS layer of oxalloc: the only code in the allocator that calls the kernel or the C library.
+//!
+//! # Contract (written once, holds for every function here)
+//! - Nothing here allocates, formats with `std`, or calls back into the allocator. Every function
+//!   is safe to call from inside `malloc`, before `main`, from any thread, and in a forked child.
+//! - The heap break is moved only through the C library's exported `sbrk`/`brk` symbols (never
+//!   a raw system call) so that a harness that interposes them sees and caps the heap.
+//! - `errno` is read and written only by [`errno`]/[`set_errno`]; callers that must preserve it
+//!   (e.g. `free`) save it around calls here.
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+use core::cell::UnsafeCell;
+
+/// `sbrk(increment)`: moves the break up by `increment` bytes and returns the old break, or
+/// `None` when the break cannot move (the C library's `(void *)-1`).
+pub fn sbrk(increment: usize) -> Option<usize> {
+    if increment > isize::MAX as usize {
+        return None;
+    }
+    // SAFETY: sbrk has no memory-safety preconditions; the caller owns what it gets.
+    let r = unsafe { libc::sbrk(increment as libc::intptr_t) };
+    if r as isize == -1 {
+        None
+    } else {
+        Some(r as usize)
+    }
+}
+
+/// The current break (`sbrk(0)`).
+pub fn current_break() -> usize {
+    // SAFETY: sbrk(0) only reads the break.
+    unsafe { libc::sbrk(0) as usize }
+}
+
+/// `brk(addr)`: sets the break to `addr`. Returns whether it moved.
+///
+/// The caller must own every byte between `addr` and the current break (it gives them back).
+pub fn brk(addr: usize) -> bool {
+    // SAFETY: moving the break down only unmaps memory the caller owns (see above).
+    unsafe { libc::brk(addr as *mut libc::c_void) == 0 }
+}
+
+/// The system page size (4096 on x86-64 Linux; read once per call from sysconf).
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p <= 0 {
+        4096
+    } else {
+        p as usize
+    }
+}
+
+/// Maps `len` bytes of fresh zeroed read-write anonymous memory, or `None`.
+pub fn map(len: usize) -> Option<usize> {
+    // SAFETY: an anonymous private mapping at a kernel-chosen address touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        None
+    } else {
+        Some(p as usize)
+    }
+}
+
+/// Unmaps `[addr, addr + len)`, which the caller mapped with [`map`] and no longer uses.
+pub fn unmap(addr: usize, len: usize) -> bool {
+    // SAFETY: per the contract above the caller owns the range and nothing refers to it.
+    unsafe { libc::munmap(addr as *mut libc::c_void, len) == 0 }
+}
+
+/// Tells the kernel the pages of `[addr, addr + len)` may be dropped (contents become zero).
+pub fn advise_free(addr: usize, len: usize) -> bool {
+    // SAFETY: MADV_DONTNEED on memory the caller owns and does not need the contents of.
+    unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) == 0 }
+}
+
+/// The calling thread's `errno`.
+pub fn errno() -> i32 {
+    // SAFETY: __errno_location returns the thread's errno slot, valid for the thread's life.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets the calling thread's `errno`.
+pub fn set_errno(e: i32) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = e }
+}
+
+/// `ENOMEM`, for callers that must report it.
+pub const ENOMEM: i32 = libc::ENOMEM;
+/// `EINVAL`, for callers that must report it.
+pub const EINVAL: i32 = libc::EINVAL;
+
+/// Writes all of `bytes` to standard error with write(2), ignoring failures.
+pub fn write_stderr(bytes: &[u8]) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: the pointer and length describe a live slice.
+        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            return;
+        }
+        rest = &rest[n as usize..];
+    }
+}
+
+/// Ends the process at once with SIGABRT (no unwinding, no atexit handlers).
+pub fn abort() -> ! {
+    // SAFETY: abort has no preconditions and does not return.
+    unsafe { libc::abort() }
+}
+
+/// Reads an environment variable without allocating (the C library's `getenv`).
+///
+/// Returns the value's bytes, which live as long as the environment is not changed.
+pub fn getenv(name: &core::ffi::CStr) -> Option<&'static [u8]> {
+    // SAFETY: getenv reads the environment and returns a NUL-terminated string or NULL.
+    let p = unsafe { libc::getenv(name.as_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null result of getenv is a valid NUL-terminated C string.
+    Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
+}
+
+/// Registers a function to run at process exit (`atexit`). Returns whether it was registered.
+pub fn at_exit(f: extern "C" fn()) -> bool {
+    // SAFETY: atexit stores the function pointer; `f` is a plain `extern "C" fn()`.
+    unsafe { libc::atexit(f) == 0 }
+}
+
+/// The calling process's id.
+pub fn pid() -> i32 {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() }
+}
+
+/// A mutual-exclusion lock that never allocates: a `pthread_mutex_t` with its static initialiser.
+///
+/// It may be used from `malloc` itself, and re-initialised in a forked child with
+/// [`RawMutex::reinit`].
+pub struct RawMutex {
+    inner: UnsafeCell<libc::pthread_mutex_t>,
+}
+
+// SAFETY: a pthread mutex is designed to be shared between threads.
+unsafe impl Sync for RawMutex {}
+// SAFETY: a pthread mutex that is not locked may move between threads.
+unsafe impl Send for RawMutex {}
+
+impl RawMutex {
+    /// An unlocked mutex.
+    pub const fn new() -> Self {
+        RawMutex {
+            inner: UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER),
+        }
+    }
+
+    /// Blocks until the calling thread holds the lock.
+    pub fn lock(&self) {
+        // SAFETY: the mutex is initialised (static initialiser) and lives as long as `self`.
+        unsafe { libc::pthread_mutex_lock(self.inner.get()) };
+    }
+
+    /// Takes the lock if it is free; returns whether it was taken.
+    pub fn try_lock(&self) -> bool {
+        // SAFETY: as in `lock`.
+        unsafe { libc::pthread_mutex_trylock(self.inner.get()) == 0 }
+    }
+
+    /// Releases the lock.
+    ///
+    /// # Safety
+    /// The calling thread must hold the lock.
+    pub unsafe fn unlock(&self) {
+        // SAFETY: the caller holds the lock (precondition).
+        unsafe { libc::pthread_mutex_unlock(self.inner.get()) };
+    }
+
+    /// Puts the mutex back in its unlocked initial state.
+    ///
+    /// # Safety
+    /// Only in a forked child, where the thread that held the lock no longer exists and no other
+    /// thread can be using the mutex.
+    pub unsafe fn reinit(&self) {
+        // SAFETY: per the precondition no one else touches the mutex.
+        unsafe { *self.inner.get() = libc::PTHREAD_MUTEX_INITIALIZER };
+    }
+}
+
+impl Default for RawMutex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Registers fork handlers (`pthread_atfork`). Returns whether they were registered.
+pub fn at_fork(
+    prepare: unsafe extern "C" fn(),
+    parent: unsafe extern "C" fn(),
+    child: unsafe extern "C" fn(),
+) -> bool {
+    // SAFETY: pthread_atfork stores the three function pointers.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) == 0 }
+}
+
+/// A small formatter into a fixed stack buffer, for messages written without allocating.
+pub struct MsgBuf {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl MsgBuf {
+    /// An empty message.
+    pub const fn new() -> Self {
+        MsgBuf {
+            buf: [0; 512],
+            len: 0,
+        }
+    }
+
+    /// Appends bytes (silently truncated at the buffer's end).
+    pub fn push(&mut self, s: &[u8]) -> &mut Self {
+        for &b in s {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = b;
+                self.len += 1;
+            }
+        }
+        self
+    }
+
+    /// Appends a string.
+    pub fn str(&mut self, s: &str) -> &mut Self {
+        self.push(s.as_bytes())
+    }
+
+    /// Appends an unsigned decimal number.
+    pub fn dec(&mut self, mut v: u64) -> &mut Self {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.push(&tmp[i..])
+    }
+
+    /// Appends `0x` and a hexadecimal number.
+    pub fn hex(&mut self, mut v: u64) -> &mut Self {
+        let mut tmp = [0u8; 16];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b"0123456789abcdef"[(v & 15) as usize];
+            v >>= 4;
+            if v == 0 {
+                break;
+            }
+        }
+        self.str("0x");
+        self.push(&tmp[i..])
+    }
+
+    /// The bytes written so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Writes the message to standard error.
+    pub fn write_stderr(&self) {
+        write_stderr(self.as_bytes());
+    }
+}
+
+impl Default for MsgBuf {
+    fn default() -> Self {
+        Self::new()
+    }
+}

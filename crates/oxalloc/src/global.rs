@@ -1,0 +1,273 @@
+//! The process-wide heap: one boundary-tag heap on the break, behind one lock.
+//!
+//! Every public face (the C ABI, [`crate::OxAlloc`]) goes through the functions here, which
+//! implement the C library's contracts: `errno` on failure, `free` preserving `errno`, misuse
+//! ending the process with one line on stderr.
+
+use crate::source::BrkSource;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU8, Ordering};
+use oxalloc_core::{heap::Config, Heap, Misuse, Stats};
+use oxalloc_os as os;
+
+struct Global {
+    lock: os::RawMutex,
+    heap: UnsafeCell<Heap<BrkSource>>,
+}
+
+// SAFETY: `heap` is only touched while `lock` is held (see `with_heap`).
+unsafe impl Sync for Global {}
+
+static GLOBAL: Global = Global {
+    lock: os::RawMutex::new(),
+    heap: UnsafeCell::new(Heap::new(BrkSource, Config::DEFAULT)),
+};
+
+const UNINIT: u8 = 0;
+const BUSY: u8 = 1;
+const READY: u8 = 2;
+static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+static STATS_AT_EXIT: AtomicU8 = AtomicU8::new(0);
+
+/// Runs `f` with the heap locked.
+#[inline(always)]
+fn with_heap<R>(f: impl FnOnce(&mut Heap<BrkSource>) -> R) -> R {
+    if STATE.load(Ordering::Acquire) != READY {
+        init();
+    }
+    GLOBAL.lock.lock();
+    // SAFETY: the lock is held, so this is the only reference to the heap.
+    let r = f(unsafe { &mut *GLOBAL.heap.get() });
+    // SAFETY: taken above by this thread.
+    unsafe { GLOBAL.lock.unlock() };
+    r
+}
+
+/// First-call initialisation: read the options, register fork and exit handlers. Runs without
+/// the lock held, so the C library may call back into malloc from here.
+#[cold]
+#[inline(never)]
+fn init() {
+    if STATE
+        .compare_exchange(UNINIT, BUSY, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return; // another thread (or a recursive call) is initialising; the heap is usable.
+    }
+    let mut cfg = Config::DEFAULT;
+    if let Some(v) = env_usize(c"OXALLOC_TRIM_THRESHOLD") {
+        cfg.trim_threshold = v;
+    }
+    GLOBAL.lock.lock();
+    // SAFETY: lock held.
+    unsafe { (*GLOBAL.heap.get()).set_config(cfg) };
+    // SAFETY: taken above.
+    unsafe { GLOBAL.lock.unlock() };
+    STATE.store(READY, Ordering::Release);
+    os::at_fork(fork_prepare, fork_parent, fork_child);
+    if matches!(os::getenv(c"OXALLOC_STATS"), Some(v) if v.first() == Some(&b'1')) {
+        STATS_AT_EXIT.store(1, Ordering::Relaxed);
+        os::at_exit(print_stats_at_exit);
+    }
+}
+
+fn env_usize(name: &core::ffi::CStr) -> Option<usize> {
+    let v = os::getenv(name)?;
+    if v.is_empty() || v.len() > 19 {
+        return warn_bad(name);
+    }
+    let mut n = 0usize;
+    for &c in v {
+        if !c.is_ascii_digit() {
+            return warn_bad(name);
+        }
+        n = n * 10 + (c - b'0') as usize;
+    }
+    Some(n)
+}
+
+fn warn_bad(name: &core::ffi::CStr) -> Option<usize> {
+    let mut m = os::MsgBuf::new();
+    m.str("oxalloc: warning: ignoring invalid value of ")
+        .push(name.to_bytes())
+        .str("\n");
+    m.write_stderr();
+    None
+}
+
+unsafe extern "C" fn fork_prepare() {
+    GLOBAL.lock.lock();
+}
+
+unsafe extern "C" fn fork_parent() {
+    // SAFETY: fork_prepare took the lock in this thread.
+    unsafe { GLOBAL.lock.unlock() };
+}
+
+unsafe extern "C" fn fork_child() {
+    // SAFETY: in the child only this thread exists; the lock it took in prepare is reset.
+    unsafe { GLOBAL.lock.reinit() };
+}
+
+/// Ends the process after one line on stderr naming the misuse and the address.
+#[cold]
+#[inline(never)]
+pub fn misuse(m: Misuse, func: &str) -> ! {
+    let mut msg = os::MsgBuf::new();
+    msg.str("oxalloc: ")
+        .str(m.what())
+        .str(" ")
+        .hex(m.addr() as u64)
+        .str(" (in ")
+        .str(func)
+        .str(")\n");
+    msg.write_stderr();
+    os::abort()
+}
+
+/// Allocates `n` bytes aligned to `align` (a power of two); null with `errno = ENOMEM` on failure.
+#[inline]
+pub fn alloc(n: usize, align: usize) -> *mut u8 {
+    // SAFETY: align is a power of two (all callers pass 8, 16 or a checked value).
+    let p = with_heap(|h| unsafe { h.alloc(n, align) });
+    if p.is_null() {
+        os::set_errno(os::ENOMEM);
+    }
+    p
+}
+
+/// Allocates `nmemb * size` zeroed bytes; null with `ENOMEM` on overflow or failure.
+#[inline]
+pub fn calloc(nmemb: usize, size: usize, align: usize) -> *mut u8 {
+    let Some(n) = nmemb.checked_mul(size) else {
+        os::set_errno(os::ENOMEM);
+        return core::ptr::null_mut();
+    };
+    // SAFETY: as in alloc.
+    let p = with_heap(|h| unsafe { h.alloc_zeroed(n, align) });
+    if p.is_null() {
+        os::set_errno(os::ENOMEM);
+    }
+    p
+}
+
+/// Frees `p` (null does nothing); `errno` is preserved. Misuse ends the process.
+///
+/// # Safety
+/// `p` must not be used after this call.
+#[inline]
+pub unsafe fn free(p: *mut u8, func: &str) {
+    if p.is_null() {
+        return;
+    }
+    let e = os::errno();
+    // SAFETY: the heap validates p before touching the block.
+    if let Err(m) = with_heap(|h| unsafe { h.free(p) }) {
+        misuse(m, func);
+    }
+    os::set_errno(e);
+}
+
+/// Resizes `p` to `n` bytes (C semantics: null `p` allocates; `n == 0` frees and returns null).
+/// On failure returns null with `ENOMEM` and leaves `p` untouched.
+///
+/// # Safety
+/// `p` must be null or a live block of this allocator; the old pointer must not be used after a
+/// successful move.
+#[inline]
+pub unsafe fn realloc(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8 {
+    if p.is_null() {
+        return alloc(n, align);
+    }
+    if n == 0 {
+        // SAFETY: forwarded precondition.
+        unsafe { free(p, func) };
+        return core::ptr::null_mut();
+    }
+    // SAFETY: the heap validates p.
+    match with_heap(|h| unsafe { h.realloc(p, n, align) }) {
+        Ok(q) => {
+            if q.is_null() {
+                os::set_errno(os::ENOMEM);
+            }
+            q
+        }
+        Err(m) => misuse(m, func),
+    }
+}
+
+/// The usable size of the block `p` (0 for null). Misuse ends the process.
+pub fn usable_size(p: *mut u8) -> usize {
+    match with_heap(|h| h.usable_size(p)) {
+        Ok(n) => n,
+        Err(m) => misuse(m, "malloc_usable_size"),
+    }
+}
+
+/// The calling thread's `errno`.
+pub fn errno() -> i32 {
+    os::errno()
+}
+
+/// Sets the calling thread's `errno`.
+pub fn set_errno(e: i32) {
+    os::set_errno(e)
+}
+
+/// The process heap's statistics.
+pub fn stats() -> Stats {
+    with_heap(|h| h.stats())
+}
+
+/// Gives back to the kernel what the top of the heap holds above `pad` bytes; returns whether
+/// anything was given back.
+pub fn trim(pad: usize) -> bool {
+    with_heap(|h| h.trim(pad)) > 0
+}
+
+/// Runs the heap checker on the process heap; returns a message on failure.
+pub fn check() -> Result<(), oxalloc_core::CheckError> {
+    with_heap(|h| h.check().map(|_| ()))
+}
+
+/// Writes the statistics summary to stderr (no allocation).
+pub fn print_stats() {
+    let s = stats();
+    let mut m = os::MsgBuf::new();
+    m.str("oxalloc: stats for pid ")
+        .dec(os::pid() as u64)
+        .str("\n");
+    m.str("  heap now        ")
+        .dec(s.heap_bytes as u64)
+        .str(" bytes (peak ");
+    m.dec(s.peak_heap_bytes as u64).str(")\n");
+    m.str("  in use          ")
+        .dec(s.in_use_blocks as u64)
+        .str(" blocks, ");
+    m.dec(s.in_use_bytes as u64)
+        .str(" bytes (peak ")
+        .dec(s.peak_in_use_bytes as u64)
+        .str(")\n");
+    m.write_stderr();
+    let mut m = os::MsgBuf::new();
+    m.str("  allocs / frees  ")
+        .dec(s.allocs)
+        .str(" / ")
+        .dec(s.frees)
+        .str("\n");
+    m.str("  break grown     ")
+        .dec(s.grow_calls)
+        .str(" times, shrunk ")
+        .dec(s.shrink_calls);
+    m.str(" times, ")
+        .dec(s.released_bytes)
+        .str(" bytes given back\n");
+    m.str("  segments        ").dec(s.segments).str("\n");
+    m.write_stderr();
+}
+
+extern "C" fn print_stats_at_exit() {
+    if STATS_AT_EXIT.load(Ordering::Relaxed) != 0 {
+        print_stats();
+    }
+}

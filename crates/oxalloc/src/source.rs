@@ -1,0 +1,23 @@
+//! The process heap's memory source: the C library's `sbrk`/`brk`, through the OS layer.
+
+use oxalloc_core::Source;
+
+/// The heap break, moved with the exported `sbrk`/`brk` symbols (so a harness can interpose).
+pub struct BrkSource;
+
+// SAFETY: memory between the old and the new break belongs to whoever moved the break, here the
+// heap; `shrink_to` gives back only memory above the heap's own top (the heap checks that the
+// break is still where it left it). The OS layer never calls back into the allocator.
+unsafe impl Source for BrkSource {
+    fn end(&mut self) -> usize {
+        oxalloc_os::current_break()
+    }
+
+    fn extend(&mut self, n: usize) -> Option<usize> {
+        oxalloc_os::sbrk(n)
+    }
+
+    fn shrink_to(&mut self, end: usize) -> bool {
+        oxalloc_os::brk(end)
+    }
+}
