@@ -1,0 +1,318 @@
+//! The foundation's behaviours, observed through an injected memory source.
+
+use oxalloc_core::heap::Config;
+use oxalloc_core::{ArraySource, Heap};
+
+/// A heap over a leaked buffer of `cap` bytes, filled with garbage on growth.
+fn heap(cap: usize) -> Heap<ArraySource> {
+    let buf: &'static mut [u64] = Box::leak(vec![0u64; cap / 8 + 2].into_boxed_slice());
+    let base = (buf.as_mut_ptr() as usize + 15) & !15;
+    // SAFETY: the buffer is leaked, so it lives forever and nobody else uses it.
+    let mut src = unsafe { ArraySource::new(base, cap) };
+    src.fill = Some(0xAB);
+    Heap::new(src, Config::DEFAULT)
+}
+
+fn alloc(h: &mut Heap<ArraySource>, n: usize, align: usize) -> usize {
+    // SAFETY: align is a power of two.
+    unsafe { h.alloc(n, align) as usize }
+}
+
+fn free(h: &mut Heap<ArraySource>, p: usize) {
+    // SAFETY: p came from alloc.
+    unsafe { h.free(p as *mut u8) }.unwrap();
+    h.check().unwrap();
+}
+
+/// A tiny deterministic generator (xorshift).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn first_128_small_allocations_grow_fewer_than_8_times() {
+    for align in [8, 16] {
+        let mut h = heap(1 << 20);
+        for i in 0..128 {
+            assert_ne!(alloc(&mut h, 1 + i % 32, align), 0);
+        }
+        let calls = h.source().calls.extends;
+        assert!(calls < 8, "{calls} growth calls with align {align}");
+        assert!(calls >= 1);
+        h.check().unwrap();
+    }
+}
+
+fn overhead(align: usize) -> f64 {
+    let mut h = heap(64 << 20);
+    let mut rng = Rng(0x9E3779B97F4A7C15);
+    let mut requested = 0usize;
+    let n = 10_000;
+    for _ in 0..n {
+        let size = (rng.next() % 17) as usize * 8;
+        requested += size;
+        assert_ne!(alloc(&mut h, size, align), 0);
+    }
+    h.check().unwrap();
+    let used = h.source_mut().calls;
+    assert!(used.extends > 1);
+    let start = h.source().base();
+    let brk = {
+        use oxalloc_core::Source;
+        h.source_mut().end()
+    };
+    (brk - start - requested) as f64 / n as f64
+}
+
+#[test]
+fn overhead_through_my_names_is_below_9_bytes_per_object() {
+    let my = overhead(8);
+    let m = overhead(16);
+    println!("overhead per object: my* {my:.2} bytes, malloc {m:.2} bytes");
+    assert!(my > 0.0 && my < 9.0, "my* overhead {my}");
+    assert!(m > 0.0 && m < 16.0, "malloc overhead {m}");
+}
+
+#[test]
+fn recently_freed_block_is_reused_first() {
+    let mut h = heap(8 << 20);
+    for size in [0, 8, 24, 100, 1000, 1024, 1500, 5000, 70_000] {
+        for align in [8, 16] {
+            // Guards keep the two blocks from merging with each other or with the top.
+            let a = alloc(&mut h, size, align);
+            let _g1 = alloc(&mut h, 8, align);
+            let b = alloc(&mut h, size, align);
+            let _g2 = alloc(&mut h, 8, align);
+            free(&mut h, a);
+            free(&mut h, b);
+            // LIFO: the last freed comes back first, then the one before.
+            assert_eq!(alloc(&mut h, size, align), b, "size {size}");
+            assert_eq!(alloc(&mut h, size, align), a, "size {size}");
+        }
+    }
+}
+
+#[test]
+fn a_freed_4k_block_is_split_for_small_requests() {
+    let mut h = heap(1 << 20);
+    let big = alloc(&mut h, 4096, 8);
+    let _guard = alloc(&mut h, 8, 8);
+    free(&mut h, big);
+    let mut last = 0;
+    for _ in 0..20 {
+        let p = alloc(&mut h, 32, 8);
+        assert!(
+            p >= big && p + 32 <= big + 4096,
+            "{p:#x} outside the freed block"
+        );
+        assert!(p > last, "fresh pieces go upward");
+        last = p;
+    }
+    h.check().unwrap();
+}
+
+#[test]
+fn a_1024_byte_request_is_served_from_128_merged_8_byte_blocks() {
+    let mut h = heap(1 << 20);
+    let ps: Vec<usize> = (0..128).map(|_| alloc(&mut h, 8, 8)).collect();
+    let _guard = alloc(&mut h, 8, 8);
+    for w in ps.windows(2) {
+        assert_eq!(
+            w[1] - w[0],
+            16,
+            "8-byte objects take 16-byte blocks, in address order"
+        );
+    }
+    // Free in a scattered order: every free merges with what is already free.
+    for i in (0..128).step_by(2).chain((1..128).step_by(2)) {
+        free(&mut h, ps[i]);
+    }
+    let c = h.check().unwrap();
+    assert_eq!(c.free_blocks, 1, "the 128 blocks merged into one");
+    let p = alloc(&mut h, 1024, 8);
+    assert!(
+        p >= ps[0] && p + 1024 <= ps[127] + 8,
+        "{p:#x} not in the merged span"
+    );
+}
+
+#[test]
+fn freeing_the_top_gives_memory_back_and_live_top_keeps_it() {
+    let mut h = heap(64 << 20);
+    let ps: Vec<usize> = (0..2000).map(|_| alloc(&mut h, 1000, 8)).collect();
+    let grown = h.source().calls.extends;
+    assert!(grown > 1);
+    // Free everything below the topmost block: nothing is given back.
+    for &p in &ps[..1999] {
+        free(&mut h, p);
+    }
+    assert_eq!(h.source().calls.shrinks, 0);
+    let end_before = {
+        use oxalloc_core::Source;
+        h.source_mut().end()
+    };
+    free(&mut h, ps[1999]);
+    assert!(h.source().calls.shrinks >= 1);
+    let end_after = {
+        use oxalloc_core::Source;
+        h.source_mut().end()
+    };
+    assert!(end_after < end_before);
+    assert!(
+        ps[1999] >= end_after,
+        "the highest freed block is above the new break"
+    );
+    assert!(ps[1000] >= end_after);
+}
+
+#[test]
+fn a_64k_heap_holds_over_a_thousand_8_byte_objects_and_fails_cleanly() {
+    let mut h = heap(64 * 1024);
+    let mut ps = Vec::new();
+    loop {
+        let p = alloc(&mut h, 8, 8);
+        if p == 0 {
+            break;
+        }
+        ps.push(p);
+    }
+    assert!(ps.len() > 1000, "only {} objects fit", ps.len());
+    assert_eq!(alloc(&mut h, 100_000, 8), 0);
+    for p in ps.drain(..100) {
+        free(&mut h, p);
+    }
+    assert_ne!(alloc(&mut h, 8, 8), 0, "a request that fits still succeeds");
+    assert_ne!(alloc(&mut h, 500, 8), 0);
+    h.check().unwrap();
+}
+
+#[test]
+fn a_moved_break_starts_a_new_segment_and_old_blocks_stay_valid() {
+    let mut h = heap(16 << 20);
+    let a = alloc(&mut h, 100, 16);
+    // SAFETY: a is a live block of 100 bytes.
+    unsafe { std::ptr::write_bytes(a as *mut u8, 7, 100) };
+    assert!(h.source_mut().foreign_move(13));
+    let mut bs = Vec::new();
+    for _ in 0..200 {
+        bs.push(alloc(&mut h, 200, 16));
+    }
+    assert!(h.stats().segments >= 2);
+    h.check().unwrap();
+    // SAFETY: a is still live.
+    assert!(unsafe { std::slice::from_raw_parts(a as *const u8, 100) }
+        .iter()
+        .all(|&b| b == 7));
+    free(&mut h, a);
+    for b in bs {
+        free(&mut h, b);
+    }
+}
+
+#[test]
+fn calloc_zeroes_memory_the_source_filled_with_garbage() {
+    let mut h = heap(1 << 20);
+    for n in [1, 7, 8, 100, 4096, 20_000] {
+        // SAFETY: align 16 is a power of two.
+        let p = unsafe { h.alloc_zeroed(n, 16) };
+        assert!(!p.is_null());
+        // SAFETY: p has n bytes.
+        assert!(unsafe { std::slice::from_raw_parts(p, n) }
+            .iter()
+            .all(|&b| b == 0));
+        // Dirty it, free it, and zero-allocate again from the same memory.
+        // SAFETY: as above.
+        unsafe { std::ptr::write_bytes(p, 0xEE, n) };
+        free(&mut h, p as usize);
+    }
+}
+
+#[test]
+fn realloc_shrinks_in_place_and_grows_into_the_next_free_block_or_top() {
+    let mut h = heap(1 << 20);
+    let p = alloc(&mut h, 1000, 8);
+    // SAFETY: (all realloc calls) p is live; alignment 8.
+    let q = unsafe { h.realloc(p as *mut u8, 100, 8) }.unwrap() as usize;
+    assert_eq!(q, p, "shrink stays in place");
+    let q = unsafe { h.realloc(p as *mut u8, 5000, 8) }.unwrap() as usize;
+    assert_eq!(q, p, "grows into the top in place");
+    let next = alloc(&mut h, 3000, 8);
+    let _guard = alloc(&mut h, 8, 8);
+    let q = unsafe { h.realloc(p as *mut u8, 400, 8) }.unwrap() as usize;
+    assert_eq!(q, p);
+    free(&mut h, next);
+    let q = unsafe { h.realloc(p as *mut u8, 7000, 8) }.unwrap() as usize;
+    assert_eq!(q, p, "grows into the freed neighbour in place");
+    h.check().unwrap();
+}
+
+#[test]
+fn realloc_failure_leaves_the_block_untouched() {
+    let mut h = heap(32 * 1024);
+    let p = alloc(&mut h, 100, 16);
+    // SAFETY: p has 100 bytes.
+    unsafe { std::ptr::write_bytes(p as *mut u8, 9, 100) };
+    let _guard = alloc(&mut h, 8, 16);
+    // SAFETY: p is live.
+    let q = unsafe { h.realloc(p as *mut u8, 1 << 20, 16) }.unwrap();
+    assert!(q.is_null());
+    // SAFETY: p is still live.
+    assert!(unsafe { std::slice::from_raw_parts(p as *const u8, 100) }
+        .iter()
+        .all(|&b| b == 9));
+    h.check().unwrap();
+}
+
+#[test]
+fn misuse_is_reported_not_followed() {
+    let mut h = heap(1 << 20);
+    let p = alloc(&mut h, 64, 16);
+    let _q = alloc(&mut h, 64, 16);
+    free(&mut h, p);
+    // SAFETY: (all) the heap validates the pointers before touching blocks.
+    assert!(matches!(
+        unsafe { h.free(p as *mut u8) },
+        Err(oxalloc_core::Misuse::DoubleFree(_))
+    ));
+    let local = 5u64;
+    assert!(unsafe { h.free(&local as *const u64 as *mut u8) }.is_err());
+    assert!(unsafe { h.free(8 as *mut u8) }.is_err());
+    assert!(unsafe { h.free((p + 3) as *mut u8) }.is_err());
+    h.check().unwrap();
+}
+
+#[test]
+fn alignment_up_to_1_mib_does_not_waste_the_lead() {
+    let mut h = heap(64 << 20);
+    for shift in 5..=20 {
+        let align = 1usize << shift;
+        let p = alloc(&mut h, 100, align);
+        assert_eq!(p % align, 0);
+        h.check().unwrap();
+        free(&mut h, p);
+    }
+    let c = h.check().unwrap();
+    assert_eq!(c.in_use_blocks, 0);
+    assert_eq!(c.free_blocks, 0, "everything merged back into the top");
+}
+
+#[test]
+fn four_million_8_byte_objects_fit_quickly() {
+    let mut h = heap(128 << 20);
+    let t = std::time::Instant::now();
+    let mut last = 0;
+    for _ in 0..4_000_000 {
+        let p = alloc(&mut h, 8, 8);
+        assert!(p > last);
+        last = p;
+    }
+    let c = h.check().unwrap();
+    assert_eq!(c.in_use_blocks, 4_000_000);
+    assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
+}
