@@ -4,7 +4,7 @@
 //! It is O(blocks × list length) in the worst case and meant for tests, the fuzzer, and debug runs.
 
 use crate::bins::{bin_of, NBINS};
-use crate::heap::{Heap, SEG_RECORD};
+use crate::heap::{Heap, SEG_MAPPED, SEG_RECORD};
 use crate::source::Source;
 use crate::tag::*;
 
@@ -38,6 +38,8 @@ pub struct Census {
     pub segments: usize,
     /// The largest free block (or the top chunk, if larger).
     pub largest_free: usize,
+    /// Blocks with a mapping of their own.
+    pub huge_blocks: usize,
 }
 
 impl<S: Source> Heap<S> {
@@ -45,12 +47,6 @@ impl<S: Source> Heap<S> {
     pub fn check(&self) -> Result<Census, CheckError> {
         let mut c = Census::default();
         let (top, top_end, mut seg) = self.top_info();
-        if seg == 0 {
-            if self.stats().in_use_blocks != 0 {
-                return fail("blocks in use but no segment", 0);
-            }
-            return Ok(c);
-        }
         if top > top_end {
             return fail("top above top_end", top);
         }
@@ -65,7 +61,7 @@ impl<S: Source> Heap<S> {
             }
             c.segments += 1;
             // SAFETY: seg is a segment record of this heap (list invariant; checked by walking).
-            let (prev_seg, fence) = unsafe { (read(seg), read(seg + WORD)) };
+            let (prev_seg, fence) = unsafe { (read(seg), read(seg + WORD) & !SEG_MAPPED) };
             if seg % 16 != 8 {
                 return fail("segment record misaligned", seg);
             }
@@ -196,7 +192,30 @@ impl<S: Source> Heap<S> {
         if listed != c.free_blocks {
             return fail("free blocks missing from the lists", listed);
         }
+        // Huge blocks: a doubly linked list of mappings, each with an in-use MMAPPED header.
+        let mut m = self.huge_head();
+        let mut prev = 0usize;
+        while m != 0 {
+            // SAFETY: m is a mapping in the huge list.
+            let (p, pl, next) = unsafe { (read(m + 2 * WORD), read(m), read(m + WORD)) };
+            if pl != prev {
+                return fail("huge list prev link disagrees", m);
+            }
+            // SAFETY: p - 8 is the header of the huge block in mapping m.
+            let h = unsafe { read(p - WORD) };
+            if h & FLAGS != MMAPPED || p < m + crate::heap::HUGE_PREFIX {
+                return fail("bad huge block header", m);
+            }
+            c.in_use_blocks += 1;
+            c.in_use_bytes += size_of_header(h);
+            c.huge_blocks += 1;
+            prev = m;
+            m = next;
+        }
         let st = self.stats();
+        if st.huge_blocks != c.huge_blocks {
+            return fail("huge block count disagrees", c.huge_blocks);
+        }
         if st.in_use_bytes != c.in_use_bytes || st.in_use_blocks != c.in_use_blocks {
             return fail("statistics disagree with the heap", st.in_use_bytes);
         }

@@ -29,6 +29,11 @@ use crate::tag::*;
 
 /// Bytes of a segment record.
 pub const SEG_RECORD: usize = 16;
+/// Bit 0 of a segment record's second word: the segment is a mapping (not from the break).
+pub const SEG_MAPPED: usize = 1;
+/// Bytes before the payload of a block with a mapping of its own:
+/// `[prev link, next link, mapping start, header]`, payload 16-aligned at `+ 32` or later.
+pub const HUGE_PREFIX: usize = 32;
 /// Requests above this fail at once (they could never fit and would overflow the arithmetic).
 pub const MAX_REQUEST: usize = (isize::MAX as usize) - (1 << 20);
 /// How many blocks of its own range list a request looks at before taking a larger list.
@@ -43,14 +48,22 @@ pub struct Config {
     pub grow_shift: u32,
     /// The top chunk is given back to the source when it exceeds this many bytes.
     pub trim_threshold: usize,
+    /// Blocks of at least this many bytes get a mapping of their own (must stay above 32 MiB
+    /// for the process heap, so ordinary heaps live on the break).
+    pub huge_threshold: usize,
+    /// Free blocks of at least this many bytes give their inner pages back to the source.
+    pub advise_threshold: usize,
 }
 
 impl Config {
-    /// The defaults: 4 KiB minimum growth, growth of 1/256 of the heap, trim above 64 KiB.
+    /// The defaults: 4 KiB minimum growth, growth of 1/256 of the heap, trim above 64 KiB,
+    /// own mappings from 64 MiB, inner pages of free blocks from 1 MiB given back.
     pub const DEFAULT: Config = Config {
         min_grow: 4096,
         grow_shift: 8,
         trim_threshold: 64 * 1024,
+        huge_threshold: 64 << 20,
+        advise_threshold: 1 << 20,
     };
 }
 
@@ -108,6 +121,15 @@ pub const fn request16(n: usize) -> Option<usize> {
     Some((n + WORD + 15) & !15)
 }
 
+/// What a validated pointer belongs to.
+#[derive(Clone, Copy)]
+enum Owner {
+    /// A block of a segment, at this header address.
+    Heap(usize),
+    /// A huge block, whose mapping starts here.
+    Huge(usize),
+}
+
 /// A heap: free lists, the top chunk, and the segments it got from its source.
 pub struct Heap<S: Source> {
     src: S,
@@ -118,6 +140,10 @@ pub struct Heap<S: Source> {
     top_end: usize,
     /// The current segment's record (0 before the first segment).
     seg: usize,
+    /// Whether the current segment came from moving the end (and may grow and shrink there).
+    seg_brk: bool,
+    /// The first block with a mapping of its own (a doubly linked list through the mappings).
+    huge: usize,
     cfg: Config,
     stats: Stats,
 }
@@ -131,6 +157,8 @@ impl<S: Source> Heap<S> {
             top: 0,
             top_end: 0,
             seg: 0,
+            seg_brk: false,
+            huge: 0,
             cfg,
             stats: Stats::ZERO,
         }
@@ -180,6 +208,9 @@ impl<S: Source> Heap<S> {
     pub unsafe fn alloc(&mut self, n: usize, align: usize) -> *mut u8 {
         // SAFETY: the helpers below only touch memory this heap owns.
         unsafe {
+            if n >= self.cfg.huge_threshold {
+                return self.alloc_huge(n, align);
+            }
             if align <= WORD {
                 let Some(s) = request8(n) else {
                     return core::ptr::null_mut();
@@ -321,7 +352,7 @@ impl<S: Source> Heap<S> {
     /// chunk is now `deficit` bytes larger (false: no segment, the end moved, or no memory; a
     /// discontiguous region that the source handed out anyway becomes a new segment).
     unsafe fn extend_top(&mut self, deficit: usize) -> bool {
-        if self.seg == 0 || deficit > MAX_REQUEST {
+        if self.seg == 0 || !self.seg_brk || deficit > MAX_REQUEST {
             return false;
         }
         let end = self.seg_end();
@@ -340,7 +371,7 @@ impl<S: Source> Heap<S> {
         };
         if got != end {
             // SAFETY: the source handed us [got, got + n).
-            unsafe { self.adopt_region(got, n) };
+            unsafe { self.adopt_region(got, n, true) };
             return false;
         }
         self.stats.grow_calls += 1;
@@ -356,27 +387,49 @@ impl<S: Source> Heap<S> {
         let pad = (8 - self.src.end() % 8) % 8;
         let min = s + SEG_RECORD + WORD + 16 + pad;
         let want = self.batch().max(min) + pad;
-        let (got, n) = match self.src.extend(want) {
-            Some(a) => (a, want),
-            None if want > min => match self.src.extend(min) {
-                Some(a) => (a, min),
-                None => return false,
-            },
-            None => return false,
+        let got = match self.src.extend(want) {
+            Some(a) => Some((a, want)),
+            None if want > min => self.src.extend(min).map(|a| (a, min)),
+            None => None,
         };
-        // SAFETY: the source handed us [got, got + n).
-        unsafe { self.adopt_region(got, n) };
-        self.top_end - self.top >= s
+        if let Some((got, n)) = got {
+            // SAFETY: the source handed us [got, got + n).
+            unsafe { self.adopt_region(got, n, true) };
+            return self.top_end - self.top >= s;
+        }
+        // The end cannot move (a mapping above it, or a limit): carry on from a mapping.
+        let page = self.src.page_size();
+        let want = (want.max(4 * self.batch()).max(1 << 20) + page - 1) & !(page - 1);
+        let min = (min + page - 1) & !(page - 1);
+        let got = match self.src.map(want) {
+            Some(a) => Some((a, want)),
+            None if want > min => self.src.map(min).map(|a| (a, min)),
+            None => None,
+        };
+        match got {
+            Some((got, n)) => {
+                self.stats.map_calls += 1;
+                // SAFETY: the source mapped [got, got + n) for us.
+                unsafe { self.adopt_region(got, n, false) };
+                self.top_end - self.top >= s
+            }
+            None => false,
+        }
     }
 
-    /// Makes `[got, got + n)` the current segment, sealing the previous one.
-    unsafe fn adopt_region(&mut self, got: usize, n: usize) {
+    /// Makes `[got, got + n)` the current segment, sealing the previous one. `from_brk` says
+    /// whether the region came from moving the end (else from `map`).
+    unsafe fn adopt_region(&mut self, got: usize, n: usize, from_brk: bool) {
         let start = ((got + 7) & !15) + 8; // first address >= got that is 8 mod 16
         let end = (got + n) & !7;
-        self.stats.grow_calls += 1;
+        if from_brk {
+            self.stats.grow_calls += 1;
+        }
         if end < start + SEG_RECORD + MIN_BLOCK + WORD {
             // Too small to hold anything: give it back if we can, else leave it unused.
-            if self.src.end() == got + n {
+            if !from_brk {
+                self.src.unmap(got, n);
+            } else if self.src.end() == got + n {
                 self.src.shrink_to(got);
             }
             return;
@@ -387,9 +440,10 @@ impl<S: Source> Heap<S> {
                 self.seal();
             }
             write(start, self.seg);
-            write(start + WORD, 0);
+            write(start + WORD, if from_brk { 0 } else { SEG_MAPPED });
         }
         self.seg = start;
+        self.seg_brk = from_brk;
         self.top = start + SEG_RECORD;
         self.top_end = end - WORD;
         self.stats.heap_bytes += end - start;
@@ -417,7 +471,8 @@ impl<S: Source> Heap<S> {
             } else {
                 self.top
             };
-            write(self.seg + WORD, fence);
+            let mapped = read(self.seg + WORD) & SEG_MAPPED;
+            write(self.seg + WORD, fence | mapped);
         }
         self.top = self.top_end;
     }
@@ -432,7 +487,7 @@ impl<S: Source> Heap<S> {
 
     /// Gives back all of the top chunk above `pad` bytes. Returns the number of bytes given back.
     pub fn trim(&mut self, pad: usize) -> usize {
-        if self.seg == 0 {
+        if self.seg == 0 || !self.seg_brk {
             return 0;
         }
         let keep = (pad + 7) & !7;
@@ -471,7 +526,7 @@ impl<S: Source> Heap<S> {
             }
             // A sealed segment's blocks end at its fence, whose address its record holds.
             // SAFETY: prev is a sealed segment record.
-            limit = unsafe { read(prev + WORD) };
+            limit = unsafe { read(prev + WORD) } & !SEG_MAPPED;
             seg = prev;
         }
         false
@@ -479,13 +534,16 @@ impl<S: Source> Heap<S> {
 
     /// Checks that `p` is the payload of an in-use block; returns the block address.
     #[inline]
-    fn validate(&self, p: usize) -> Result<usize, Misuse> {
+    fn validate(&self, p: usize) -> Result<Owner, Misuse> {
         if p % WORD != 0 || p < 2 * WORD {
             return Err(Misuse::InvalidPointer(p));
         }
         let b = p - WORD;
         if !self.owns_block(b) {
-            return Err(Misuse::InvalidPointer(p));
+            return match self.find_huge(p) {
+                Some(m) => Ok(Owner::Huge(m)),
+                None => Err(Misuse::InvalidPointer(p)),
+            };
         }
         // SAFETY: b is inside a segment's block area, so it is readable heap memory.
         let h = unsafe { read(b) };
@@ -507,7 +565,81 @@ impl<S: Source> Heap<S> {
                 return Err(Misuse::Corrupted(p));
             }
         }
-        Ok(b)
+        Ok(Owner::Heap(b))
+    }
+
+    /// The mapping start of the huge block whose payload is `p`, if there is one.
+    fn find_huge(&self, p: usize) -> Option<usize> {
+        let mut m = self.huge;
+        while m != 0 {
+            // SAFETY: m is a live mapping in the huge list; its third word is its payload.
+            let (payload, next) = unsafe { (read(m + 2 * WORD), read(m + WORD)) };
+            if payload == p {
+                return Some(m);
+            }
+            m = next;
+        }
+        None
+    }
+
+    /// Allocates a block with a mapping of its own.
+    unsafe fn alloc_huge(&mut self, n: usize, align: usize) -> *mut u8 {
+        let align = align.max(16);
+        let page = self.src.page_size();
+        let extra = HUGE_PREFIX + if align > 16 { align } else { 0 };
+        if n > MAX_REQUEST - extra - page || align > MAX_REQUEST / 2 {
+            return core::ptr::null_mut();
+        }
+        let len = (n + extra + page - 1) & !(page - 1);
+        let Some(m) = self.src.map(len) else {
+            return core::ptr::null_mut();
+        };
+        let p = (m + HUGE_PREFIX + align - 1) & !(align - 1);
+        let size = m + len - (p - WORD);
+        // SAFETY: [m, m + len) was just mapped for this block.
+        unsafe {
+            write(m, 0);
+            write(m + WORD, self.huge);
+            write(m + 2 * WORD, p);
+            if self.huge != 0 {
+                write(self.huge, m);
+            }
+            write(p - WORD, size | MMAPPED);
+        }
+        self.huge = m;
+        self.stats.map_calls += 1;
+        self.stats.mapped_bytes += len;
+        self.stats.huge_blocks += 1;
+        self.stats.on_alloc(size);
+        p as *mut u8
+    }
+
+    /// Unmaps the huge block at mapping `m`.
+    unsafe fn free_huge(&mut self, m: usize) {
+        // SAFETY: m is a live mapping in the huge list.
+        unsafe {
+            let (prev, next, p) = (read(m), read(m + WORD), read(m + 2 * WORD));
+            let size = size_of_header(read(p - WORD));
+            let len = p - WORD + size - m;
+            if prev != 0 {
+                write(prev + WORD, next);
+            } else {
+                self.huge = next;
+            }
+            if next != 0 {
+                write(next, prev);
+            }
+            self.stats.on_free(size);
+            self.stats.mapped_bytes -= len;
+            self.stats.huge_blocks -= 1;
+            self.stats.unmap_calls += 1;
+            self.src.unmap(m, len);
+        }
+    }
+
+    /// The first mapping in the list of huge blocks (for the checker).
+    pub(crate) fn huge_head(&self) -> usize {
+        self.huge
     }
 
     /// Frees the block whose payload is `p` (null does nothing).
@@ -520,9 +652,11 @@ impl<S: Source> Heap<S> {
         if p.is_null() {
             return Ok(());
         }
-        let b = self.validate(p as usize)?;
-        // SAFETY: b is an in-use block of this heap (validated).
-        unsafe { self.free_block(b) };
+        // SAFETY: validated blocks of this heap.
+        match self.validate(p as usize)? {
+            Owner::Heap(b) => unsafe { self.free_block(b) },
+            Owner::Huge(m) => unsafe { self.free_huge(m) },
+        }
         Ok(())
     }
 
@@ -558,10 +692,86 @@ impl<S: Source> Heap<S> {
                 self.bins.unlink(next, ns);
                 size += ns;
             }
+            if size >= self.cfg.advise_threshold && bsize >= self.cfg.advise_threshold / 16 {
+                self.advise(start, size);
+            }
             make_free(start, size);
+            if size >= 64 * 1024 && self.release_mapped_segment(start, size) {
+                return;
+            }
             self.bins.push(start, size);
             set_prev_state(start + size, size);
         }
+    }
+
+    /// Gives the inner pages of the free range `[b, b + size)` back to the source, keeping the
+    /// words its free-block layout uses.
+    fn advise(&mut self, b: usize, size: usize) {
+        let page = self.src.page_size();
+        let lo = (b + 4 * WORD + page - 1) & !(page - 1);
+        let hi = (b + size - WORD) & !(page - 1);
+        if hi > lo {
+            self.src.advise_free(lo, hi - lo);
+            self.stats.advise_calls += 1;
+            self.stats.advised_bytes += (hi - lo) as u64;
+        }
+    }
+
+    /// Gives every free block's inner pages back (what `malloc_trim` does besides trimming).
+    pub fn advise_all_free(&mut self) -> usize {
+        let page = self.src.page_size();
+        let mut total = 0;
+        let mut i = self.bins.first_nonempty_from(bin_of(2 * page + 4 * WORD));
+        while let Some(bin) = i {
+            let mut b = self.bins.head(bin);
+            while b != 0 {
+                // SAFETY: b is a free block in a list.
+                let (s, next) = unsafe { (free_size(read(b)), next_link(b)) };
+                let before = self.stats.advised_bytes;
+                self.advise(b, s);
+                total += (self.stats.advised_bytes - before) as usize;
+                b = next;
+            }
+            i = self.bins.first_nonempty_from(bin + 1);
+        }
+        total
+    }
+
+    /// If the free block `[b, b + size)` (header written, in no list) is all of a sealed mapped
+    /// segment, unmaps the segment and returns true.
+    unsafe fn release_mapped_segment(&mut self, b: usize, size: usize) -> bool {
+        // SAFETY: b + size is the block after a free block: an in-use block or a fence.
+        let fh = unsafe { read(b + size) };
+        let fsize = size_of_header(fh);
+        if fsize > 16 {
+            return false;
+        }
+        let rec = b - SEG_RECORD;
+        let mut newer = 0usize;
+        let mut seg = self.seg;
+        while seg != 0 && seg != rec {
+            newer = seg;
+            // SAFETY: seg is a segment record.
+            seg = unsafe { read(seg) };
+        }
+        if seg == 0 || newer == 0 {
+            return false; // not a segment start, or the current segment
+        }
+        // SAFETY: rec is a sealed segment record.
+        let (older, w1) = unsafe { (read(rec), read(rec + WORD)) };
+        if w1 & SEG_MAPPED == 0 || w1 & !SEG_MAPPED != b + size {
+            return false;
+        }
+        let page = self.src.page_size();
+        let map_start = rec & !(page - 1);
+        let map_end = b + size + fsize;
+        // SAFETY: unlink the segment from the list, then give its mapping back.
+        unsafe { write(newer, older) };
+        self.stats.heap_bytes -= map_end - rec;
+        self.stats.segments -= 1;
+        self.stats.unmap_calls += 1;
+        self.src.unmap(map_start, map_end - map_start);
+        true
     }
 
     /// The usable size of the block whose payload is `p`.
@@ -579,7 +789,10 @@ impl<S: Source> Heap<S> {
         if p.is_null() {
             return Ok(0);
         }
-        let b = self.validate(p as usize)?;
+        let b = match self.validate(p as usize)? {
+            Owner::Heap(b) => b,
+            Owner::Huge(_) => p as usize - WORD,
+        };
         // SAFETY: b is an in-use block (validated).
         Ok(size_of_header(unsafe { read(b) }) - WORD)
     }
@@ -601,7 +814,8 @@ impl<S: Source> Heap<S> {
             if p.is_null() {
                 return Ok(self.alloc(n, align));
             }
-            let b = self.validate(p as usize)?;
+            let owner = self.validate(p as usize)?;
+            let b = p as usize - WORD;
             let want = if align == 16 {
                 request16(n)
             } else {
@@ -612,7 +826,20 @@ impl<S: Source> Heap<S> {
             };
             let h = read(b);
             let bs = size_of_header(h);
-            if align <= 16 || (p as usize) % align == 0 {
+            let aligned = align <= 16 || (p as usize) % align == 0;
+            if let Owner::Huge(m) = owner {
+                // Keep the mapping while the new size uses at least half of it.
+                if aligned && s <= bs && s >= bs / 2 {
+                    return Ok(p);
+                }
+                let q = self.alloc(n, align);
+                if !q.is_null() {
+                    core::ptr::copy_nonoverlapping(p, q, (bs - WORD).min(n));
+                    self.free_huge(m);
+                }
+                return Ok(q);
+            }
+            if aligned && n < self.cfg.huge_threshold {
                 if s <= bs {
                     self.shrink_block(b, s);
                     return Ok(p);

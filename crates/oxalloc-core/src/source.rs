@@ -18,6 +18,22 @@ pub unsafe trait Source {
     fn extend(&mut self, n: usize) -> Option<usize>;
     /// Moves the end down to `end` (`brk(end)`), giving back what is above it.
     fn shrink_to(&mut self, end: usize) -> bool;
+    /// Maps `n` bytes (a multiple of [`Source::page_size`]) of fresh memory anywhere, for when
+    /// the end cannot move or for blocks that get a mapping of their own. Page-aligned.
+    fn map(&mut self, _n: usize) -> Option<usize> {
+        None
+    }
+    /// Gives back a range obtained from [`Source::map`] (whole, as mapped).
+    fn unmap(&mut self, _addr: usize, _n: usize) -> bool {
+        false
+    }
+    /// Tells the source the pages of `[addr, addr + n)` (page-aligned) hold nothing of value;
+    /// they read as zero afterwards.
+    fn advise_free(&mut self, _addr: usize, _n: usize) {}
+    /// The page size.
+    fn page_size(&self) -> usize {
+        4096
+    }
 }
 
 /// Counters kept by [`ArraySource`].
@@ -29,13 +45,26 @@ pub struct SourceCalls {
     pub failed_extends: u64,
     /// Successful `shrink_to` calls.
     pub shrinks: u64,
+    /// Successful `map` calls.
+    pub maps: u64,
+    /// Successful `unmap` calls.
+    pub unmaps: u64,
+    /// `advise_free` calls.
+    pub advises: u64,
 }
 
 /// A break over a caller-provided byte range `[base, base + cap)`, for tests and fuzzing.
+///
+/// `map` hands out pages from the high end of the range downward, so a mapping can sit right
+/// above the break and stop it, as on a real system.
 pub struct ArraySource {
     base: usize,
     cap: usize,
     cur: usize,
+    map_floor: usize,
+    brk_limit: usize,
+    /// Whether `map` works at all.
+    pub can_map: bool,
     /// Byte written over memory each `extend` hands out (so `calloc` cannot assume zeroes).
     pub fill: Option<u8>,
     /// The next this-many `extend` calls fail.
@@ -55,6 +84,9 @@ impl ArraySource {
             base,
             cap,
             cur: base,
+            map_floor: base + cap,
+            brk_limit: base + cap,
+            can_map: true,
             fill: None,
             fail_next: 0,
             calls: SourceCalls::default(),
@@ -66,14 +98,29 @@ impl ArraySource {
         self.base
     }
 
+    /// The size of the range.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
     /// Moves the end up by `n` bytes as another user of the break would (the heap does not own
     /// them). Returns whether there was room.
     pub fn foreign_move(&mut self, n: usize) -> bool {
-        if self.cur + n > self.base + self.cap {
+        if self.cur + n > self.limit() {
             return false;
         }
         self.cur += n;
         true
+    }
+
+    /// Places a mapping right above the current end, so the end cannot move up any more
+    /// (`map` still works, from the high end of the range).
+    pub fn block_end(&mut self) {
+        self.brk_limit = self.cur;
+    }
+
+    fn limit(&self) -> usize {
+        self.brk_limit.min(self.map_floor)
     }
 }
 
@@ -89,7 +136,7 @@ unsafe impl Source for ArraySource {
             self.calls.failed_extends += 1;
             return None;
         }
-        if n > self.base + self.cap - self.cur {
+        if n > self.limit() - self.cur {
             self.calls.failed_extends += 1;
             return None;
         }
@@ -110,5 +157,38 @@ unsafe impl Source for ArraySource {
         self.cur = end;
         self.calls.shrinks += 1;
         true
+    }
+
+    fn map(&mut self, n: usize) -> Option<usize> {
+        if !self.can_map || self.fail_next > 0 {
+            self.fail_next = self.fail_next.saturating_sub(1);
+            return None;
+        }
+        let floor = (self.map_floor & !4095).checked_sub(n)?;
+        if floor < self.cur {
+            return None;
+        }
+        self.map_floor = floor;
+        if let Some(f) = self.fill {
+            // SAFETY: [floor, floor + n) is inside the range owned by this source.
+            unsafe { core::ptr::write_bytes(floor as *mut u8, f, n) };
+        }
+        self.calls.maps += 1;
+        Some(floor)
+    }
+
+    fn unmap(&mut self, addr: usize, n: usize) -> bool {
+        if addr == self.map_floor {
+            self.map_floor += n;
+        }
+        self.calls.unmaps += 1;
+        true
+    }
+
+    fn advise_free(&mut self, addr: usize, n: usize) {
+        // Pages given back read as zero afterwards.
+        // SAFETY: the heap advises only free memory it owns inside this source's range.
+        unsafe { core::ptr::write_bytes(addr as *mut u8, 0, n) };
+        self.calls.advises += 1;
     }
 }

@@ -29,6 +29,18 @@ pub struct Stats {
     pub released_bytes: u64,
     /// Segments started (more than one when the break was moved by someone else).
     pub segments: u64,
+    /// Mappings made (segments when the end cannot move, and huge blocks).
+    pub map_calls: u64,
+    /// Mappings given back.
+    pub unmap_calls: u64,
+    /// Bytes of huge blocks' mappings now.
+    pub mapped_bytes: usize,
+    /// Huge blocks (each with a mapping of its own) now.
+    pub huge_blocks: usize,
+    /// Times free pages inside the heap were given back (`madvise`).
+    pub advise_calls: u64,
+    /// Bytes of free pages given back inside the heap.
+    pub advised_bytes: u64,
     /// Free blocks in the free lists (filled in by `Heap::stats`).
     pub free_blocks: usize,
     /// Bytes of the top chunk, which trimming can give back (filled in by `Heap::stats`).
@@ -49,6 +61,12 @@ impl Stats {
         shrink_calls: 0,
         released_bytes: 0,
         segments: 0,
+        map_calls: 0,
+        unmap_calls: 0,
+        mapped_bytes: 0,
+        huge_blocks: 0,
+        advise_calls: 0,
+        advised_bytes: 0,
         free_blocks: 0,
         top_bytes: 0,
     };

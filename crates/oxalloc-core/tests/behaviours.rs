@@ -316,3 +316,76 @@ fn four_million_8_byte_objects_fit_quickly() {
     assert_eq!(c.in_use_blocks, 4_000_000);
     assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
 }
+
+#[test]
+fn a_mapping_above_the_break_makes_the_heap_carry_on_from_mappings() {
+    let mut h = heap(256 << 20);
+    let mut ps = Vec::new();
+    for i in 0..100usize {
+        let p = alloc(&mut h, 1000, 16);
+        // SAFETY: p has 1000 bytes.
+        unsafe { std::ptr::write_bytes(p as *mut u8, i as u8, 1000) };
+        ps.push(p);
+    }
+    h.source_mut().block_end();
+    for i in 100..5000usize {
+        let p = alloc(&mut h, 1000, 16);
+        assert_ne!(p, 0, "allocation {i} failed although mappings work");
+        // SAFETY: p has 1000 bytes.
+        unsafe { std::ptr::write_bytes(p as *mut u8, i as u8, 1000) };
+        ps.push(p);
+    }
+    assert!(h.source().calls.maps >= 1);
+    h.check().unwrap();
+    for (i, &p) in ps.iter().enumerate() {
+        // SAFETY: p is live with 1000 bytes.
+        let s = unsafe { std::slice::from_raw_parts(p as *const u8, 1000) };
+        assert!(s.iter().all(|&b| b == i as u8), "object {i} changed");
+    }
+    for p in ps {
+        free(&mut h, p);
+    }
+    assert!(
+        h.source().calls.unmaps >= 1,
+        "empty mapped segments are given back"
+    );
+    let c = h.check().unwrap();
+    assert_eq!(c.in_use_blocks, 0);
+}
+
+#[test]
+fn huge_blocks_get_their_own_mapping_and_give_it_back() {
+    let mut h = heap(512 << 20);
+    h.set_config(Config {
+        huge_threshold: 1 << 20,
+        ..Config::DEFAULT
+    });
+    let p = alloc(&mut h, 3 << 20, 16);
+    assert_ne!(p, 0);
+    assert_eq!(h.stats().huge_blocks, 1);
+    let q = alloc(&mut h, 2 << 20, 4096);
+    assert_eq!(q % 4096, 0);
+    h.check().unwrap();
+    // SAFETY: p is a live huge block.
+    let p2 = unsafe { h.realloc(p as *mut u8, 5 << 20, 16) }.unwrap() as usize;
+    assert_ne!(p2, 0);
+    free(&mut h, p2);
+    free(&mut h, q);
+    assert_eq!(h.stats().huge_blocks, 0);
+    assert_eq!(h.stats().mapped_bytes, 0);
+    assert!(h.source().calls.unmaps >= 3);
+}
+
+#[test]
+fn a_large_free_range_in_the_middle_gives_its_pages_back() {
+    let mut h = heap(64 << 20);
+    let big = alloc(&mut h, 4 << 20, 16);
+    let _guard = alloc(&mut h, 8, 16);
+    free(&mut h, big);
+    let s = h.stats();
+    assert!(
+        s.advised_bytes >= 3 << 20,
+        "only {} bytes advised",
+        s.advised_bytes
+    );
+}

@@ -16,16 +16,16 @@ proptest! {
 
     #[test]
     fn random_sequences_on_a_large_heap(ops in prop::collection::vec(strategy::op(), 1..200), a16 in any::<bool>()) {
-        run(64 << 20, Config::DEFAULT, a16, &ops)?;
+        run(64 << 20, Config { huge_threshold: 50_000, advise_threshold: 20_000, ..Config::DEFAULT }, a16, &ops)?;
     }
 
     #[test]
     fn random_sequences_on_tiny_capped_heaps(ops in prop::collection::vec(strategy::op(), 1..200), cap in 0usize..20_000) {
-        run(cap, Config { min_grow: 256, grow_shift: 8, trim_threshold: 1024 }, false, &ops)?;
+        run(cap, Config { min_grow: 256, grow_shift: 8, trim_threshold: 1024, huge_threshold: 8192, advise_threshold: 8192 }, false, &ops)?;
     }
 
     #[test]
     fn random_sequences_with_eager_trimming(ops in prop::collection::vec(strategy::op(), 1..300)) {
-        run(16 << 20, Config { min_grow: 64, grow_shift: 12, trim_threshold: 0 }, true, &ops)?;
+        run(16 << 20, Config { min_grow: 64, grow_shift: 12, trim_threshold: 0, ..Config::DEFAULT }, true, &ops)?;
     }
 }

@@ -23,6 +23,10 @@ pub enum Op {
     ForeignMove { n: usize },
     /// The next `n` requests to the source fail.
     FailNext { n: u8 },
+    /// A mapping appears right above the break: the end cannot move any more.
+    BlockEnd,
+    /// `malloc_trim`'s second half: give back the inner pages of every free block.
+    AdviseAll,
 }
 
 /// A live object in the shadow model.
@@ -233,6 +237,12 @@ impl Replay {
             Op::FailNext { n } => {
                 self.heap.source_mut().fail_next = n as u32;
             }
+            Op::BlockEnd => {
+                self.heap.source_mut().block_end();
+            }
+            Op::AdviseAll => {
+                self.heap.advise_all_free();
+            }
         }
         if self.check_every_step {
             self.heap
@@ -302,6 +312,8 @@ pub mod strategy {
             1 => (0usize..20_000).prop_map(|pad| Op::Trim { pad }),
             1 => (1usize..300).prop_map(|n| Op::ForeignMove { n }),
             1 => (1u8..3).prop_map(|n| Op::FailNext { n }),
+            1 => Just(Op::BlockEnd),
+            1 => Just(Op::AdviseAll),
         ]
     }
 }

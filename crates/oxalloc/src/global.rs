@@ -58,6 +58,9 @@ fn init() {
     if let Some(v) = env_usize(c"OXALLOC_TRIM_THRESHOLD") {
         cfg.trim_threshold = v;
     }
+    if let Some(v) = env_usize(c"OXALLOC_HUGE_THRESHOLD") {
+        cfg.huge_threshold = v.max(4096);
+    }
     GLOBAL.lock.lock();
     // SAFETY: lock held.
     unsafe { (*GLOBAL.heap.get()).set_config(cfg) };
@@ -222,7 +225,7 @@ pub fn stats() -> Stats {
 /// Gives back to the kernel what the top of the heap holds above `pad` bytes; returns whether
 /// anything was given back.
 pub fn trim(pad: usize) -> bool {
-    with_heap(|h| h.trim(pad)) > 0
+    with_heap(|h| h.trim(pad) + h.advise_all_free()) > 0
 }
 
 /// Runs the heap checker on the process heap; returns a message on failure.

@@ -20,4 +20,20 @@ unsafe impl Source for BrkSource {
     fn shrink_to(&mut self, end: usize) -> bool {
         oxalloc_os::brk(end)
     }
+
+    fn map(&mut self, n: usize) -> Option<usize> {
+        oxalloc_os::map(n)
+    }
+
+    fn unmap(&mut self, addr: usize, n: usize) -> bool {
+        oxalloc_os::unmap(addr, n)
+    }
+
+    fn advise_free(&mut self, addr: usize, n: usize) {
+        oxalloc_os::advise_free(addr, n);
+    }
+
+    fn page_size(&self) -> usize {
+        4096
+    }
 }
