@@ -208,6 +208,17 @@ impl Default for RawMutex {
     }
 }
 
+extern "C" {
+    /// glibc (2.32+): non-zero while the process has only ever had one thread.
+    static __libc_single_threaded: core::ffi::c_char;
+}
+
+/// Whether the process is known to be single-threaded (glibc's `__libc_single_threaded`).
+pub fn single_threaded() -> bool {
+    // SAFETY: glibc defines this byte for the life of the process; reading it is always valid.
+    unsafe { core::ptr::read_volatile(&raw const __libc_single_threaded) != 0 }
+}
+
 /// Registers fork handlers (`pthread_atfork`). Returns whether they were registered.
 pub fn at_fork(
     prepare: unsafe extern "C" fn(),

@@ -98,13 +98,24 @@ fn warn_bad(name: &core::ffi::CStr) -> Option<usize> {
     None
 }
 
+/// Whether `fork_prepare` took the lock (it does not in a single-threaded process, where a
+/// fork may come from a signal handler that interrupted the allocator itself).
+static FORK_LOCKED: AtomicU8 = AtomicU8::new(0);
+
 unsafe extern "C" fn fork_prepare() {
-    GLOBAL.lock.lock();
+    if os::single_threaded() {
+        FORK_LOCKED.store(0, Ordering::Relaxed);
+    } else {
+        GLOBAL.lock.lock();
+        FORK_LOCKED.store(1, Ordering::Relaxed);
+    }
 }
 
 unsafe extern "C" fn fork_parent() {
-    // SAFETY: fork_prepare took the lock in this thread.
-    unsafe { GLOBAL.lock.unlock() };
+    if FORK_LOCKED.load(Ordering::Relaxed) != 0 {
+        // SAFETY: fork_prepare took the lock in this thread.
+        unsafe { GLOBAL.lock.unlock() };
+    }
 }
 
 unsafe extern "C" fn fork_child() {

@@ -1,0 +1,125 @@
+//! Drop-in tests: C and C++ programs written here, compiled with the system compilers and run
+//! with liboxalloc.so preloaded (and linked statically with liboxalloc.a where it matters).
+//! Each program checks itself and exits non-zero with a `FAIL` line when something is wrong.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `target/<profile>`, found from this test's own executable.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn lib(name: &str) -> PathBuf {
+    let p = profile_dir().join(name);
+    assert!(p.exists(), "{} is missing: run `cargo build --release` first", p.display());
+    p
+}
+
+fn src(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dropin").join(name)
+}
+
+fn out_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("oxalloc-dropin-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Compiles `file` into an executable; `extra` are more arguments for the compiler.
+fn build(file: &str, extra: &[&Path]) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let exe = out_dir().join(format!("{}_{n}", file.replace('.', "_")));
+    let compiler = if file.ends_with(".cpp") { "g++" } else { "gcc" };
+    let mut cmd = Command::new(compiler);
+    cmd.args(["-O1", "-w", "-fno-builtin", "-pthread", "-o"]).arg(&exe).arg(src(file));
+    for e in extra {
+        cmd.arg(e);
+    }
+    cmd.args(["-ldl", "-lm"]);
+    let o = cmd.output().unwrap_or_else(|e| panic!("{compiler} not found ({e}): apt-get install gcc g++"));
+    assert!(o.status.success(), "compiling {file} failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    exe
+}
+
+/// Runs `exe` with liboxalloc.so preloaded; asserts success; returns stdout.
+fn run_preloaded(exe: &Path, args: &[&str]) -> String {
+    let o = Command::new(exe)
+        .args(args)
+        .env("LD_PRELOAD", lib("liboxalloc.so"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{} {args:?} failed ({:?}):\n{stdout}\n{}",
+        exe.display(),
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    print!("{stdout}");
+    stdout
+}
+
+#[test]
+fn conformance_of_every_function_preloaded() {
+    let exe = build("conformance.c", &[]);
+    assert!(run_preloaded(&exe, &[]).contains("conformance ok"));
+}
+
+#[test]
+fn conformance_of_every_function_linked_statically() {
+    let exe = build("conformance.c", &[&lib("liboxalloc.a")]);
+    // No preload: the program's own copy of oxalloc serves it.
+    let o = Command::new(&exe).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let syms = Command::new("nm").arg(&exe).output().unwrap();
+    let syms = String::from_utf8_lossy(&syms.stdout);
+    assert!(syms.lines().any(|l| l.ends_with(" T malloc")), "malloc is not defined in the static program");
+}
+
+#[test]
+fn threads_with_cross_thread_frees_and_exits() {
+    let exe = build("threads.c", &[]);
+    run_preloaded(&exe, &["150000"]);
+}
+
+#[test]
+fn three_hundred_forks_while_threads_churn() {
+    let exe = build("fork.c", &[]);
+    assert!(run_preloaded(&exe, &["300"]).contains("300 healthy children"));
+}
+
+#[test]
+fn a_mapping_above_the_break() {
+    let exe = build("faults.c", &[]);
+    run_preloaded(&exe, &["map"]);
+}
+
+#[test]
+fn under_rlimit_as() {
+    let exe = build("faults.c", &[]);
+    run_preloaded(&exe, &["as"]);
+}
+
+#[test]
+fn under_rlimit_data() {
+    let exe = build("faults.c", &[]);
+    run_preloaded(&exe, &["data"]);
+}
+
+#[test]
+fn dlopen_fopen_and_the_programs_own_sbrk() {
+    let exe = build("early.c", &[]);
+    run_preloaded(&exe, &[]);
+}
+
+#[test]
+fn multithreaded_cpp_program_matches_glibc() {
+    let exe = build("cxx.cpp", &[]);
+    let ours = run_preloaded(&exe, &[]);
+    let theirs = Command::new(&exe).output().unwrap();
+    assert_eq!(ours, String::from_utf8_lossy(&theirs.stdout));
+}
