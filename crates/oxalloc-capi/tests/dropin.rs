@@ -13,12 +13,18 @@ fn profile_dir() -> PathBuf {
 
 fn lib(name: &str) -> PathBuf {
     let p = profile_dir().join(name);
-    assert!(p.exists(), "{} is missing: run `cargo build --release` first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --release` first",
+        p.display()
+    );
     p
 }
 
 fn src(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dropin").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/dropin")
+        .join(name)
 }
 
 fn out_dir() -> PathBuf {
@@ -34,13 +40,21 @@ fn build(file: &str, extra: &[&Path]) -> PathBuf {
     let exe = out_dir().join(format!("{}_{n}", file.replace('.', "_")));
     let compiler = if file.ends_with(".cpp") { "g++" } else { "gcc" };
     let mut cmd = Command::new(compiler);
-    cmd.args(["-O1", "-w", "-fno-builtin", "-pthread", "-o"]).arg(&exe).arg(src(file));
+    cmd.args(["-O1", "-w", "-fno-builtin", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(src(file));
     for e in extra {
         cmd.arg(e);
     }
     cmd.args(["-ldl", "-lm"]);
-    let o = cmd.output().unwrap_or_else(|e| panic!("{compiler} not found ({e}): apt-get install gcc g++"));
-    assert!(o.status.success(), "compiling {file} failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    let o = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{compiler} not found ({e}): apt-get install gcc g++"));
+    assert!(
+        o.status.success(),
+        "compiling {file} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     exe
 }
 
@@ -77,7 +91,10 @@ fn conformance_of_every_function_linked_statically() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let syms = Command::new("nm").arg(&exe).output().unwrap();
     let syms = String::from_utf8_lossy(&syms.stdout);
-    assert!(syms.lines().any(|l| l.ends_with(" T malloc")), "malloc is not defined in the static program");
+    assert!(
+        syms.lines().any(|l| l.ends_with(" T malloc")),
+        "malloc is not defined in the static program"
+    );
 }
 
 #[test]

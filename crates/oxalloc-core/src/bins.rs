@@ -177,7 +177,7 @@ mod tests {
                 assert!(bin_min(i + 1) > s, "size {s} reaches bin {}", i + 1);
             }
             last = i;
-            s += if s < 4096 { 8 } else { s / 7 & !7 };
+            s += if s < 4096 { 8 } else { (s / 7) & !7 };
         }
         assert_eq!(bin_of(usize::MAX & !7), NBINS - 1);
     }

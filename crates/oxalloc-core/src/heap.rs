@@ -36,6 +36,10 @@ pub const SEG_MAPPED: usize = 1;
 pub const HUGE_PREFIX: usize = 32;
 /// Requests above this fail at once (they could never fit and would overflow the arithmetic).
 pub const MAX_REQUEST: usize = (isize::MAX as usize) - (1 << 20);
+/// The dynamic trim threshold never rises above this.
+pub const MAX_DYN_TRIM: usize = 32 << 20;
+/// Growing within this many operations after a trim counts as thrashing.
+const THRASH_OPS: u64 = 1024;
 /// How many blocks of its own range list a request looks at before taking a larger list.
 const RANGE_SCAN: usize = 8;
 
@@ -53,6 +57,9 @@ pub struct Config {
     pub huge_threshold: usize,
     /// Free blocks of at least this many bytes give their inner pages back to the source.
     pub advise_threshold: usize,
+    /// Whether the heap may carry on from mappings when the end cannot move. Off when the end
+    /// is managed by someone who caps it on purpose (an interposed `sbrk`).
+    pub map_fallback: bool,
 }
 
 impl Config {
@@ -64,6 +71,7 @@ impl Config {
         trim_threshold: 64 * 1024,
         huge_threshold: 64 << 20,
         advise_threshold: 1 << 20,
+        map_fallback: true,
     };
 }
 
@@ -144,6 +152,12 @@ pub struct Heap<S: Source> {
     seg_brk: bool,
     /// The first block with a mapping of its own (a doubly linked list through the mappings).
     huge: usize,
+    /// The trim threshold in force: `cfg.trim_threshold`, raised by large blocks freed into
+    /// the top chunk (up to [`MAX_DYN_TRIM`]).
+    dyn_trim: usize,
+    /// `allocs + frees` when the top was last given back, and how many bytes it gave.
+    last_trim_at: u64,
+    last_trim_bytes: usize,
     cfg: Config,
     stats: Stats,
 }
@@ -159,6 +173,9 @@ impl<S: Source> Heap<S> {
             seg: 0,
             seg_brk: false,
             huge: 0,
+            dyn_trim: cfg.trim_threshold,
+            last_trim_at: 0,
+            last_trim_bytes: 0,
             cfg,
             stats: Stats::ZERO,
         }
@@ -182,6 +199,7 @@ impl<S: Source> Heap<S> {
     /// Changes the configuration.
     pub fn set_config(&mut self, cfg: Config) {
         self.cfg = cfg;
+        self.dyn_trim = cfg.trim_threshold;
     }
 
     /// Counters and sizes.
@@ -215,13 +233,13 @@ impl<S: Source> Heap<S> {
                 let Some(s) = request8(n) else {
                     return core::ptr::null_mut();
                 };
-                self.alloc_block(s)
+                self.alloc_block(s, false)
             } else if align == 16 {
                 let Some(s) = request16(n) else {
                     return core::ptr::null_mut();
                 };
-                let p = self.alloc_block(s);
-                if p.is_null() || (p as usize) % 16 == 0 {
+                let p = self.alloc_block(s, true);
+                if p.is_null() || (p as usize).is_multiple_of(16) {
                     return p;
                 }
                 // The block has the wrong parity (8-aligned blocks were mixed in): slow path.
@@ -251,7 +269,7 @@ impl<S: Source> Heap<S> {
 
     /// Finds (or makes) an in-use block of exactly `s` bytes or a little more; returns its payload.
     #[inline]
-    unsafe fn alloc_block(&mut self, s: usize) -> *mut u8 {
+    unsafe fn alloc_block(&mut self, s: usize, align16: bool) -> *mut u8 {
         // SAFETY: every address used is a block of this heap per the invariants.
         unsafe {
             let i = bin_of(s);
@@ -284,7 +302,7 @@ impl<S: Source> Heap<S> {
                 self.bins.unlink(b, bs);
                 return self.take(b, bs, s);
             }
-            self.alloc_from_top(s)
+            self.alloc_from_top(s, align16)
         }
     }
 
@@ -311,16 +329,33 @@ impl<S: Source> Heap<S> {
         }
     }
 
-    /// Carves `s` bytes from the top chunk, growing the source when needed.
-    unsafe fn alloc_from_top(&mut self, s: usize) -> *mut u8 {
+    /// Carves `s` bytes from the top chunk, growing the source when needed. With `align16`,
+    /// the payload is 16-aligned: after 8-aligned blocks moved the top off parity, a 24-byte
+    /// free block is left below the new block (reusable, and merged when a neighbour is freed).
+    unsafe fn alloc_from_top(&mut self, s: usize, align16: bool) -> *mut u8 {
         // SAFETY: [top, top_end) is free memory of the current segment.
         unsafe {
-            if self.top_end - self.top < s && !self.grow(s) {
-                return core::ptr::null_mut();
+            let skew = if align16 && self.top % 16 != 8 { 24 } else { 0 };
+            if self.top_end - self.top < s + skew {
+                if !self.grow(s + skew) {
+                    return core::ptr::null_mut();
+                }
+                // Growing may have started a new segment, whose top has the right parity.
+                if align16 && self.top % 16 == 8 && skew != 0 {
+                    return self.alloc_from_top(s, true);
+                }
+            }
+            let mut prev_state = 0;
+            if skew != 0 {
+                make_free(self.top, 24);
+                self.bins.push(self.top, 24);
+                self.top += 24;
+                prev_state = 24;
             }
             let b = self.top;
             self.top += s;
-            write(b, s | INUSE | PREV_INUSE);
+            write(b, s | INUSE);
+            set_prev_state(b, prev_state);
             self.stats.on_alloc(s);
             (b + WORD) as *mut u8
         }
@@ -378,6 +413,7 @@ impl<S: Source> Heap<S> {
         self.top_end += n;
         self.stats.heap_bytes += n;
         self.stats.note_peak();
+        self.note_growth();
         true
     }
 
@@ -398,6 +434,9 @@ impl<S: Source> Heap<S> {
             return self.top_end - self.top >= s;
         }
         // The end cannot move (a mapping above it, or a limit): carry on from a mapping.
+        if !self.cfg.map_fallback {
+            return false;
+        }
         let page = self.src.page_size();
         let want = (want.max(4 * self.batch()).max(1 << 20) + page - 1) & !(page - 1);
         let min = (min + page - 1) & !(page - 1);
@@ -480,8 +519,29 @@ impl<S: Source> Heap<S> {
     /// Gives the top chunk back to the source when it is large and the end is still ours.
     #[inline]
     fn maybe_trim(&mut self) {
-        if self.top_end - self.top > self.cfg.trim_threshold {
-            self.trim(0);
+        // Keep one growth batch above the top so that batching itself never causes a trim.
+        let pad = self.batch();
+        if self.top_end - self.top > self.dyn_trim.saturating_add(pad) {
+            let given = self.trim(pad);
+            if given > 0 {
+                self.last_trim_at = self.stats.allocs + self.stats.frees;
+                self.last_trim_bytes = given;
+            }
+        }
+    }
+
+    /// Called after each growth: growing again soon after giving memory back means the program
+    /// allocates and frees a large amount in a loop. Then the trim threshold rises (up to
+    /// [`MAX_DYN_TRIM`]) so the break stops moving every time, as glibc's dynamic threshold does.
+    fn note_growth(&mut self) {
+        if self.last_trim_bytes > 0 {
+            let ops = self.stats.allocs + self.stats.frees;
+            if ops - self.last_trim_at < THRASH_OPS {
+                let cap = self.cfg.trim_threshold.max(MAX_DYN_TRIM);
+                let want = (2 * self.last_trim_bytes).max(2 * self.dyn_trim);
+                self.dyn_trim = want.min(cap);
+            }
+            self.last_trim_bytes = 0;
         }
     }
 
@@ -535,7 +595,7 @@ impl<S: Source> Heap<S> {
     /// Checks that `p` is the payload of an in-use block; returns the block address.
     #[inline]
     fn validate(&self, p: usize) -> Result<Owner, Misuse> {
-        if p % WORD != 0 || p < 2 * WORD {
+        if !p.is_multiple_of(WORD) || p < 2 * WORD {
             return Err(Misuse::InvalidPointer(p));
         }
         let b = p - WORD;
@@ -554,14 +614,15 @@ impl<S: Source> Heap<S> {
             return Err(Misuse::InvalidPointer(p));
         }
         let s = size_of_header(h);
-        if s < MIN_BLOCK || s > MAX_REQUEST || !self.owns_block(b + s - WORD) {
+        if !(MIN_BLOCK..=MAX_REQUEST).contains(&s) || !self.owns_block(b + s - WORD) {
             return Err(Misuse::Corrupted(p));
         }
         let next = b + s;
-        // SAFETY: next is a block header of the same segment (checked above) or the top.
-        if next != self.top && unsafe { read(next) } & INUSE != 0 {
+        if next != self.top {
+            // SAFETY: next is a block header of the same segment (checked above).
+            let nh = unsafe { read(next) };
             // An in-use next block must know this one is in use.
-            if unsafe { read(next) } & PREV_INUSE == 0 {
+            if nh & INUSE != 0 && nh & PREV_INUSE == 0 {
                 return Err(Misuse::Corrupted(p));
             }
         }
@@ -652,9 +713,10 @@ impl<S: Source> Heap<S> {
         if p.is_null() {
             return Ok(());
         }
-        // SAFETY: validated blocks of this heap.
         match self.validate(p as usize)? {
+            // SAFETY: b is a validated in-use block of this heap.
             Owner::Heap(b) => unsafe { self.free_block(b) },
+            // SAFETY: m is a live mapping in the huge list.
             Owner::Huge(m) => unsafe { self.free_huge(m) },
         }
         Ok(())
@@ -826,7 +888,7 @@ impl<S: Source> Heap<S> {
             };
             let h = read(b);
             let bs = size_of_header(h);
-            let aligned = align <= 16 || (p as usize) % align == 0;
+            let aligned = align <= 16 || (p as usize).is_multiple_of(align);
             if let Owner::Huge(m) = owner {
                 // Keep the mapping while the new size uses at least half of it.
                 if aligned && s <= bs && s >= bs / 2 {
@@ -936,12 +998,12 @@ impl<S: Source> Heap<S> {
         }
         // SAFETY: all addresses are inside the block just allocated.
         unsafe {
-            let p = self.alloc_block(s + align + MIN_BLOCK);
+            let p = self.alloc_block(s + align + MIN_BLOCK, false);
             if p.is_null() {
                 return p;
             }
             let mut b = p as usize - WORD;
-            if (p as usize) % align != 0 {
+            if !(p as usize).is_multiple_of(align) {
                 let q = ((p as usize + MIN_BLOCK) + align - 1) & !(align - 1);
                 let nb = q - WORD;
                 let lead = nb - b;

@@ -1,12 +1,12 @@
 //! The heap core of oxalloc: a coalescing boundary-tag heap over any memory [`Source`].
 //!
 //! Layering (each layer uses only the ones above it in this list):
-//! - [`tag`]: the one-word block header, the free-block layouts, reading and writing tags;
-//! - [`bins`]: segregated free lists with a bitmap;
-//! - [`source`]: where memory comes from (a break-like interface; [`ArraySource`] for tests);
-//! - [`stats`]: counters;
-//! - [`heap`]: allocation, freeing, merging, splitting, growing and shrinking;
-//! - [`check`]: the heap checker, which re-derives every invariant by walking the heap.
+//! - [`tag`] — the one-word block header, the free-block layouts, reading and writing tags;
+//! - [`bins`] — segregated free lists with a bitmap;
+//! - [`source`] — where memory comes from (a break-like interface; [`ArraySource`] for tests);
+//! - [`stats`] — counters;
+//! - [`heap`] — allocation, freeing, merging, splitting, growing and shrinking;
+//! - [`check`] — the heap checker, which re-derives every invariant by walking the heap.
 //!
 //! The core never calls the OS: the `oxalloc` crate gives it a source over `sbrk`/`brk`.
 #![no_std]

@@ -111,7 +111,7 @@ pub const fn block_size(h: usize) -> usize {
 /// `[b, b + size)` must be heap memory not in use by anyone.
 #[inline]
 pub unsafe fn make_free(b: usize, size: usize) {
-    // SAFETY (all writes): inside [b, b + size), owned by the caller.
+    // SAFETY: all writes are inside [b, b + size), owned by the caller.
     unsafe {
         match size {
             16 => write(b, KIND_TINY),

@@ -389,3 +389,32 @@ fn a_large_free_range_in_the_middle_gives_its_pages_back() {
         s.advised_bytes
     );
 }
+
+#[test]
+fn sizes_from_1_byte_to_32_mib_come_back_after_freeing_all() {
+    use oxalloc_core::Source;
+    let mut h = heap(512 << 20);
+    let mut ps = Vec::new();
+    for k in 0..=25 {
+        let p2 = 1usize << k;
+        for s in [p2, p2 + p2 / 2 + 1, if p2 > 2 { p2 - 1 } else { 3 }] {
+            if s > 32 << 20 {
+                continue;
+            }
+            let align = if ps.len() % 2 == 1 { 8 } else { 16 };
+            let p = alloc(&mut h, s, align);
+            assert_ne!(p, 0);
+            ps.push(p);
+        }
+    }
+    let base = h.source().base();
+    for &p in ps.iter().rev() {
+        free(&mut h, p);
+    }
+    let left = h.source_mut().end() - base;
+    assert!(
+        left < 128 * 1024,
+        "{left} bytes left above the start, stats {:?}",
+        h.stats()
+    );
+}

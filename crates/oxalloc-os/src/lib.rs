@@ -28,6 +28,47 @@ pub fn sbrk(increment: usize) -> Option<usize> {
     }
 }
 
+extern "C" {
+    /// The C library's own `sbrk` (glibc exports it under this name too).
+    fn __sbrk(increment: libc::intptr_t) -> *mut libc::c_void;
+}
+
+/// Whether `sbrk` is interposed: the `sbrk` this library calls is not the C library's own.
+/// Then whoever interposed it manages (and may cap) the heap on purpose.
+pub fn sbrk_interposed() -> bool {
+    let ours: unsafe extern "C" fn(libc::intptr_t) -> *mut libc::c_void = libc::sbrk;
+    let libcs: unsafe extern "C" fn(libc::intptr_t) -> *mut libc::c_void = __sbrk;
+    ours as usize != libcs as usize
+}
+
+/// Duplicates standard error onto a private descriptor (>= 200, close-on-exec), so messages
+/// still reach it after the program closes fd 2 at exit. Returns 2 if that fails.
+pub fn dup_stderr() -> i32 {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) creates a new descriptor and touches no memory.
+    let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 200) };
+    if fd < 0 {
+        2
+    } else {
+        fd
+    }
+}
+
+/// Writes all of `bytes` to descriptor `fd` with write(2), ignoring failures.
+pub fn write_fd(fd: i32, bytes: &[u8]) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: the pointer and length describe a live slice.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            return;
+        }
+        rest = &rest[n as usize..];
+    }
+}
+
 /// The current break (`sbrk(0)`).
 pub fn current_break() -> usize {
     // SAFETY: sbrk(0) only reads the break.
@@ -104,18 +145,7 @@ pub const EINVAL: i32 = libc::EINVAL;
 
 /// Writes all of `bytes` to standard error with write(2), ignoring failures.
 pub fn write_stderr(bytes: &[u8]) {
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        // SAFETY: the pointer and length describe a live slice.
-        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
-        if n <= 0 {
-            if n < 0 && errno() == libc::EINTR {
-                continue;
-            }
-            return;
-        }
-        rest = &rest[n as usize..];
-    }
+    write_fd(2, bytes)
 }
 
 /// Ends the process at once with SIGABRT (no unwinding, no atexit handlers).
@@ -299,6 +329,11 @@ impl MsgBuf {
     /// Writes the message to standard error.
     pub fn write_stderr(&self) {
         write_stderr(self.as_bytes());
+    }
+
+    /// Writes the message to descriptor `fd`.
+    pub fn write_fd(&self, fd: i32) {
+        write_fd(fd, self.as_bytes());
     }
 }
 

@@ -136,7 +136,7 @@ impl Replay {
     }
 
     fn admit(&mut self, p: usize, size: usize, align: usize) -> Result<(), String> {
-        if p % align != 0 {
+        if !p.is_multiple_of(align) {
             return Err(format!("{p:#x} not aligned to {align}"));
         }
         let usable = self

@@ -28,6 +28,7 @@ const BUSY: u8 = 1;
 const READY: u8 = 2;
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static STATS_AT_EXIT: AtomicU8 = AtomicU8::new(0);
+static STATS_FD: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(2);
 
 /// Runs `f` with the heap locked.
 #[inline(always)]
@@ -61,6 +62,8 @@ fn init() {
     if let Some(v) = env_usize(c"OXALLOC_HUGE_THRESHOLD") {
         cfg.huge_threshold = v.max(4096);
     }
+    // An interposed sbrk manages the heap on purpose (and may cap it): respect its refusals.
+    cfg.map_fallback = !os::sbrk_interposed();
     GLOBAL.lock.lock();
     // SAFETY: lock held.
     unsafe { (*GLOBAL.heap.get()).set_config(cfg) };
@@ -69,6 +72,8 @@ fn init() {
     STATE.store(READY, Ordering::Release);
     os::at_fork(fork_prepare, fork_parent, fork_child);
     if matches!(os::getenv(c"OXALLOC_STATS"), Some(v) if v.first() == Some(&b'1')) {
+        // A private copy of stderr: programs often close fd 2 in their own exit handlers.
+        STATS_FD.store(os::dup_stderr(), Ordering::Relaxed);
         STATS_AT_EXIT.store(1, Ordering::Relaxed);
         os::at_exit(print_stats_at_exit);
     }
@@ -246,42 +251,69 @@ pub fn check() -> Result<(), oxalloc_core::CheckError> {
 
 /// Writes the statistics summary to stderr (no allocation).
 pub fn print_stats() {
+    print_stats_to(2)
+}
+
+/// Writes the statistics summary to descriptor `fd` (no allocation).
+pub fn print_stats_to(fd: i32) {
     let s = stats();
     let mut m = os::MsgBuf::new();
     m.str("oxalloc: stats for pid ")
         .dec(os::pid() as u64)
         .str("\n");
-    m.str("  heap now        ")
-        .dec(s.heap_bytes as u64)
-        .str(" bytes (peak ");
-    m.dec(s.peak_heap_bytes as u64).str(")\n");
-    m.str("  in use          ")
-        .dec(s.in_use_blocks as u64)
-        .str(" blocks, ");
-    m.dec(s.in_use_bytes as u64)
-        .str(" bytes (peak ")
-        .dec(s.peak_in_use_bytes as u64)
-        .str(")\n");
-    m.write_stderr();
+    line(
+        &mut m,
+        "heap now",
+        s.heap_bytes as u64,
+        " bytes on the break or in segments",
+    );
+    line(&mut m, "heap peak", s.peak_heap_bytes as u64, " bytes");
+    line(&mut m, "in use", s.in_use_bytes as u64, " bytes");
+    line(&mut m, "in use peak", s.peak_in_use_bytes as u64, " bytes");
+    line(&mut m, "live blocks", s.in_use_blocks as u64, "");
+    m.write_fd(fd);
     let mut m = os::MsgBuf::new();
-    m.str("  allocs / frees  ")
-        .dec(s.allocs)
-        .str(" / ")
-        .dec(s.frees)
-        .str("\n");
-    m.str("  break grown     ")
-        .dec(s.grow_calls)
-        .str(" times, shrunk ")
-        .dec(s.shrink_calls);
-    m.str(" times, ")
-        .dec(s.released_bytes)
-        .str(" bytes given back\n");
-    m.str("  segments        ").dec(s.segments).str("\n");
-    m.write_stderr();
+    line(&mut m, "allocations", s.allocs, "");
+    line(&mut m, "frees", s.frees, "");
+    line(
+        &mut m,
+        "free blocks",
+        s.free_blocks as u64,
+        " in the free lists",
+    );
+    line(&mut m, "top chunk", s.top_bytes as u64, " bytes");
+    line(&mut m, "break grown", s.grow_calls, " times");
+    line(&mut m, "break shrunk", s.shrink_calls, " times");
+    m.write_fd(fd);
+    let mut m = os::MsgBuf::new();
+    line(
+        &mut m,
+        "given back",
+        s.released_bytes,
+        " bytes by shrinking the break",
+    );
+    line(&mut m, "pages advised", s.advised_bytes, " bytes (madvise)");
+    line(&mut m, "mappings made", s.map_calls, "");
+    line(
+        &mut m,
+        "huge blocks",
+        s.huge_blocks as u64,
+        " with a mapping of their own",
+    );
+    line(&mut m, "segments", s.segments, "");
+    m.write_fd(fd);
+}
+
+fn line(m: &mut os::MsgBuf, name: &str, v: u64, unit: &str) {
+    m.str("  ").str(name);
+    for _ in name.len()..14 {
+        m.str(" ");
+    }
+    m.dec(v).str(unit).str("\n");
 }
 
 extern "C" fn print_stats_at_exit() {
     if STATS_AT_EXIT.load(Ordering::Relaxed) != 0 {
-        print_stats();
+        print_stats_to(STATS_FD.load(Ordering::Relaxed));
     }
 }
