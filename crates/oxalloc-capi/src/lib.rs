@@ -18,7 +18,7 @@ const PAGE: usize = 4096;
 
 #[no_mangle]
 pub extern "C" fn malloc(size: usize) -> *mut c_void {
-    g::alloc(size, MALLOC_ALIGN).cast()
+    g::malloc(size).cast()
 }
 
 #[no_mangle]
@@ -29,7 +29,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
 
 #[no_mangle]
 pub extern "C" fn calloc(nmemb: usize, size: usize) -> *mut c_void {
-    g::calloc(nmemb, size, MALLOC_ALIGN).cast()
+    g::calloc(nmemb, size, MALLOC_ALIGN, false).cast()
 }
 
 #[no_mangle]
@@ -40,7 +40,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 
 #[no_mangle]
 pub extern "C" fn mymalloc(size: usize) -> *mut c_void {
-    g::alloc(size, MY_ALIGN).cast()
+    g::heap_alloc(size, MY_ALIGN).cast()
 }
 
 #[no_mangle]
@@ -51,7 +51,7 @@ pub unsafe extern "C" fn myfree(p: *mut c_void) {
 
 #[no_mangle]
 pub extern "C" fn mycalloc(nmemb: usize, size: usize) -> *mut c_void {
-    g::calloc(nmemb, size, MY_ALIGN).cast()
+    g::calloc(nmemb, size, MY_ALIGN, true).cast()
 }
 
 #[no_mangle]

@@ -35,7 +35,7 @@ pub const SEG_MAPPED: usize = 1;
 /// `[prev link, next link, mapping start, header]`, payload 16-aligned at `+ 32` or later.
 pub const HUGE_PREFIX: usize = 32;
 /// Requests above this fail at once (they could never fit and would overflow the arithmetic).
-pub const MAX_REQUEST: usize = (isize::MAX as usize) - (1 << 20);
+pub const MAX_REQUEST: usize = 1 << 46;
 /// The dynamic trim threshold never rises above this.
 pub const MAX_DYN_TRIM: usize = 32 << 20;
 /// Growing within this many operations after a trim counts as thrashing.
@@ -158,6 +158,11 @@ pub struct Heap<S: Source> {
     /// `allocs + frees` when the top was last given back, and how many bytes it gave.
     last_trim_at: u64,
     last_trim_bytes: usize,
+    /// Whether allocation may ask the source for more memory (see [`Heap::set_may_grow`]).
+    may_grow: bool,
+    /// Lowest and highest addresses of any segment ever adopted (a quick range check).
+    lo: usize,
+    hi: usize,
     cfg: Config,
     stats: Stats,
 }
@@ -176,6 +181,9 @@ impl<S: Source> Heap<S> {
             dyn_trim: cfg.trim_threshold,
             last_trim_at: 0,
             last_trim_bytes: 0,
+            may_grow: true,
+            lo: usize::MAX,
+            hi: 0,
             cfg,
             stats: Stats::ZERO,
         }
@@ -202,6 +210,11 @@ impl<S: Source> Heap<S> {
         self.dyn_trim = cfg.trim_threshold;
     }
 
+    /// Bytes of memory the heap holds from its source.
+    pub fn heap_bytes(&self) -> usize {
+        self.stats.heap_bytes
+    }
+
     /// Counters and sizes.
     pub fn stats(&self) -> Stats {
         let mut s = self.stats;
@@ -212,6 +225,78 @@ impl<S: Source> Heap<S> {
 
     pub(crate) fn bins(&self) -> &Bins {
         &self.bins
+    }
+
+    /// Whether allocations may grow the heap. A caller with cached free blocks turns growth
+    /// off, tries, and on failure gives its cached blocks back before trying again with growth
+    /// on — so cached memory is merged and reused before the heap grows.
+    pub fn set_may_grow(&mut self, on: bool) {
+        self.may_grow = on;
+    }
+
+    /// The lowest and highest address of any segment this heap ever had (`lo > hi` before the
+    /// first). Every block of a segment lies in `[lo, hi)`; huge blocks may lie outside.
+    pub fn bounds(&self) -> (usize, usize) {
+        (self.lo, self.hi)
+    }
+
+    /// Carves up to `kmax` contiguous in-use blocks of `bs` bytes (a multiple of 16) with
+    /// 16-aligned payloads, each header naming `owner` in its owner field; the last block may be
+    /// larger (the rest of a free block too small to split). Free blocks are used first — a
+    /// fragment that holds fewer than `kmax` blocks gives what it holds — then the top chunk.
+    /// Returns the first payload and the number of blocks (`(0, 0)` when out of memory).
+    ///
+    /// # Safety
+    /// `bs` must be a multiple of 16 and at least 16; `kmax >= 1`; `owner < 1 << 16`.
+    pub unsafe fn alloc_batch(&mut self, bs: usize, kmax: usize, owner: usize) -> (usize, usize) {
+        // SAFETY: blocks come from this heap's lists or top.
+        unsafe {
+            let (p, k) = match self.find_free(bs) {
+                Some((b, size)) if (b + WORD).is_multiple_of(16) => {
+                    let k = (size / bs).min(kmax);
+                    (self.take(b, size, k * bs) as usize, k)
+                }
+                Some((b, size)) => {
+                    // Wrong parity (8-aligned blocks were mixed in): give it back, use the top.
+                    make_free(b, size);
+                    self.bins.push(b, size);
+                    (self.alloc_from_top(kmax * bs, true) as usize, kmax)
+                }
+                None => (self.alloc_from_top(kmax * bs, true) as usize, kmax),
+            };
+            if p == 0 {
+                return (0, 0);
+            }
+            let b = p - WORD;
+            let h = read(b);
+            let got = size_of_header(h);
+            let hi = owner << OWNER_SHIFT;
+            for i in 0..k {
+                let size = if i == k - 1 { got - (k - 1) * bs } else { bs };
+                let flags = if i == 0 {
+                    h & FLAGS
+                } else {
+                    INUSE | PREV_INUSE
+                };
+                write(b + i * bs, size | flags | hi);
+            }
+            self.stats.in_use_blocks += k - 1;
+            self.stats.allocs += (k - 1) as u64;
+            (p, k)
+        }
+    }
+
+    /// Frees a block a thread cache owned: clears its owner field and frees it into the heap.
+    ///
+    /// # Safety
+    /// `p` must be the payload of an in-use block of this heap that nobody uses any more.
+    pub unsafe fn free_owned(&mut self, p: usize) {
+        // SAFETY: p is an in-use block of this heap (caller).
+        unsafe {
+            let b = p - WORD;
+            write(b, read(b) & !OWNER_MASK);
+            self.free_block(b);
+        }
     }
 
     /// `(top, top_end, current segment record)`.
@@ -282,27 +367,37 @@ impl<S: Source> Heap<S> {
                     self.stats.on_alloc(s);
                     return (b + WORD) as *mut u8;
                 }
-            } else {
-                // Look at the first few blocks of the request's own range list (LIFO order).
-                let mut b = self.bins.head(i);
-                let mut k = 0;
-                while b != 0 && k < RANGE_SCAN {
-                    let bs = free_size(read(b));
-                    if bs >= s {
-                        self.bins.unlink(b, bs);
-                        return self.take(b, bs, s);
-                    }
-                    b = next_link(b);
-                    k += 1;
-                }
             }
-            if let Some(j) = self.bins.first_nonempty_from(i + 1) {
-                let b = self.bins.head(j);
-                let bs = free_size(read(b));
-                self.bins.unlink(b, bs);
+            if let Some((b, bs)) = self.find_free(s) {
                 return self.take(b, bs, s);
             }
             self.alloc_from_top(s, align16)
+        }
+    }
+
+    /// Finds and unlinks a free block of at least `s` bytes: the most recently freed fitting
+    /// block among the first few of `s`'s own list, else the head of the next non-empty list.
+    #[inline]
+    unsafe fn find_free(&mut self, s: usize) -> Option<(usize, usize)> {
+        let i = bin_of(s);
+        // SAFETY: list members are free blocks of this heap.
+        unsafe {
+            let mut b = self.bins.head(i);
+            let mut k = 0;
+            while b != 0 && k < RANGE_SCAN {
+                let bs = free_size(read(b));
+                if bs >= s {
+                    self.bins.unlink(b, bs);
+                    return Some((b, bs));
+                }
+                b = next_link(b);
+                k += 1;
+            }
+            let j = self.bins.first_nonempty_from(i + 1)?;
+            let b = self.bins.head(j);
+            let bs = free_size(read(b));
+            self.bins.unlink(b, bs);
+            Some((b, bs))
         }
     }
 
@@ -337,7 +432,7 @@ impl<S: Source> Heap<S> {
         unsafe {
             let skew = if align16 && self.top % 16 != 8 { 24 } else { 0 };
             if self.top_end - self.top < s + skew {
-                if !self.grow(s + skew) {
+                if !self.may_grow || !self.grow(s + skew) {
                     return core::ptr::null_mut();
                 }
                 // Growing may have started a new segment, whose top has the right parity.
@@ -411,6 +506,7 @@ impl<S: Source> Heap<S> {
         }
         self.stats.grow_calls += 1;
         self.top_end += n;
+        self.hi = self.hi.max(self.top_end + WORD);
         self.stats.heap_bytes += n;
         self.stats.note_peak();
         self.note_growth();
@@ -483,6 +579,8 @@ impl<S: Source> Heap<S> {
         }
         self.seg = start;
         self.seg_brk = from_brk;
+        self.lo = self.lo.min(start);
+        self.hi = self.hi.max(end);
         self.top = start + SEG_RECORD;
         self.top_end = end - WORD;
         self.stats.heap_bytes += end - start;
@@ -930,7 +1028,7 @@ impl<S: Source> Heap<S> {
             if bs - s < MIN_BLOCK {
                 return;
             }
-            write(b, s | (h & FLAGS));
+            write(b, s | (h & (FLAGS | OWNER_MASK)));
             let t = b + s;
             write(t, (bs - s) | INUSE | PREV_INUSE);
             // The tail is counted as a block of its own for a moment, then freed.
@@ -954,7 +1052,7 @@ impl<S: Source> Heap<S> {
                     return false;
                 }
                 let h = read(b);
-                write(b, s | (h & FLAGS));
+                write(b, s | (h & (FLAGS | OWNER_MASK)));
                 self.top = b + s;
                 self.stats.on_resize(bs, s);
                 return true;
@@ -972,14 +1070,14 @@ impl<S: Source> Heap<S> {
             let h = read(b);
             let rest = total - s;
             if rest >= MIN_BLOCK {
-                write(b, s | (h & FLAGS));
+                write(b, s | (h & (FLAGS | OWNER_MASK)));
                 let r = b + s;
                 make_free(r, rest);
                 self.bins.push(r, rest);
                 set_prev_state(r + rest, rest);
                 self.stats.on_resize(bs, s);
             } else {
-                write(b, total | (h & FLAGS));
+                write(b, total | (h & (FLAGS | OWNER_MASK)));
                 set_prev_state(b + total, 0);
                 self.stats.on_resize(bs, total);
             }

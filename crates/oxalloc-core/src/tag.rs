@@ -18,6 +18,9 @@
 //!   | prev | 0 1 0 | next |        and the next block's header has PREV_TINY set
 //! ```
 //!
+//! The size field is bits 3..=46; bits 48..=63 of an in-use header name the thread cache that
+//! owns the block (0 for none; see the `oxalloc` crate's thread caches).
+//!
 //! Low three bits of an in-use header: bit 0 `INUSE`, bit 1 `PREV_INUSE`, bit 2 `PREV_TINY`
 //! (the previous block is a free 16-byte block, so it starts 16 bytes before this one).
 //! `PREV_INUSE | PREV_TINY` together never describe a heap block and mark a block that has a
@@ -51,6 +54,14 @@ pub const PREV_TINY: usize = 4;
 pub const MMAPPED: usize = INUSE | PREV_INUSE | PREV_TINY;
 /// Mask of the flag bits.
 pub const FLAGS: usize = 7;
+/// Mask of the size field (bits 3..=46): blocks are smaller than 128 TiB.
+pub const SIZE_MASK: usize = ((1 << 47) - 1) & !FLAGS;
+/// Bits 48..=63 of an in-use header: the thread cache that owns the block (0: none). Bit 47 is
+/// reserved. The heap keeps these bits when it resizes a block in place and clears them when the
+/// block is freed into the heap.
+pub const OWNER_SHIFT: u32 = 48;
+/// Mask of the owner field.
+pub const OWNER_MASK: usize = !((1 << OWNER_SHIFT) - 1);
 
 /// Free header kind: normal (size in the header, links in the payload, footer at the end).
 pub const KIND_NORMAL: usize = 0;
@@ -65,8 +76,12 @@ pub const KIND_SMALL: usize = 4;
 /// `addr` must be 8-aligned and inside memory the heap owns.
 #[inline(always)]
 pub unsafe fn read(addr: usize) -> usize {
+    // Headers are read without the heap's lock by the thread caches' fast paths, so every tag
+    // access is a relaxed atomic (a plain `mov` on x86-64): racing reads see old or new flags,
+    // never a torn word, and the size and owner of an in-use block never change under them.
     // SAFETY: the caller guarantees an aligned address the heap owns.
-    unsafe { (addr as *const usize).read() }
+    unsafe { core::sync::atomic::AtomicUsize::from_ptr(addr as *mut usize) }
+        .load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// Writes the word at `addr`.
@@ -76,13 +91,14 @@ pub unsafe fn read(addr: usize) -> usize {
 #[inline(always)]
 pub unsafe fn write(addr: usize, v: usize) {
     // SAFETY: the caller guarantees an aligned address the heap owns.
-    unsafe { (addr as *mut usize).write(v) }
+    unsafe { core::sync::atomic::AtomicUsize::from_ptr(addr as *mut usize) }
+        .store(v, core::sync::atomic::Ordering::Relaxed)
 }
 
 /// The size of a block from its header, for in-use and normal free headers.
 #[inline(always)]
 pub const fn size_of_header(h: usize) -> usize {
-    h & !FLAGS
+    h & SIZE_MASK
 }
 
 /// The size of a free block from its header (any of the three free layouts).
@@ -91,7 +107,7 @@ pub const fn free_size(h: usize) -> usize {
     match h & FLAGS {
         KIND_TINY => 16,
         KIND_SMALL => 24,
-        _ => h & !FLAGS,
+        _ => h & SIZE_MASK,
     }
 }
 

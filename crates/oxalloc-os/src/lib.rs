@@ -249,6 +249,48 @@ pub fn single_threaded() -> bool {
     unsafe { core::ptr::read_volatile(&raw const __libc_single_threaded) != 0 }
 }
 
+/// Creates a thread-specific data key whose destructor runs when a thread exits with a
+/// non-null value set (`pthread_key_create`). Returns the key.
+pub fn thread_key_create(dtor: unsafe extern "C" fn(*mut core::ffi::c_void)) -> Option<u32> {
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: key is a valid out-pointer; the destructor is a plain extern "C" function.
+    if unsafe { libc::pthread_key_create(&mut key, Some(dtor)) } == 0 {
+        Some(key)
+    } else {
+        None
+    }
+}
+
+/// Sets the calling thread's value for `key` (`pthread_setspecific`).
+///
+/// # Safety
+/// `key` must come from [`thread_key_create`]; `value` is handed to the key's destructor at
+/// thread exit, which must accept it.
+pub unsafe fn thread_key_set(key: u32, value: *mut core::ffi::c_void) -> bool {
+    // SAFETY: setspecific only stores the pointer; the key came from thread_key_create.
+    unsafe { libc::pthread_setspecific(key, value) == 0 }
+}
+
+/// 64 random bits from the kernel (`getrandom`, non-blocking), or from the clock and ASLR when
+/// that fails. Never allocates.
+pub fn random_u64() -> u64 {
+    let mut v = 0u64;
+    // SAFETY: the buffer is 8 writable bytes.
+    let n = unsafe { libc::getrandom((&raw mut v).cast(), 8, libc::GRND_NONBLOCK) };
+    if n != 8 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: ts is a valid out-pointer.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        v = (ts.tv_nsec as u64)
+            ^ ((ts.tv_sec as u64) << 32)
+            ^ (&raw const ts as u64).rotate_left(17);
+    }
+    v
+}
+
 /// Registers fork handlers (`pthread_atfork`). Returns whether they were registered.
 pub fn at_fork(
     prepare: unsafe extern "C" fn(),

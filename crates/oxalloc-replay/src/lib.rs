@@ -27,6 +27,11 @@ pub enum Op {
     BlockEnd,
     /// `malloc_trim`'s second half: give back the inner pages of every free block.
     AdviseAll,
+    /// A thread cache's refill: `k` contiguous blocks of `16 * (class + 1)` bytes, owned by
+    /// cache `owner`; each becomes a live object.
+    Batch { class: u8, k: u8, owner: u16 },
+    /// Whether the heap may grow (a thread cache turns growth off while it has blocks to give back).
+    MayGrow { on: bool },
 }
 
 /// A live object in the shadow model.
@@ -243,6 +248,35 @@ impl Replay {
             Op::AdviseAll => {
                 self.heap.advise_all_free();
             }
+            Op::Batch { class, k, owner } => {
+                let bs = 16 * (class as usize % 64 + 1);
+                let k = (k as usize % 32) + 1;
+                // SAFETY: bs is a multiple of 16, k >= 1, owner < 2^16.
+                let (p, k) = unsafe { self.heap.alloc_batch(bs, k, owner as usize) };
+                if p == 0 {
+                    self.refused += 1;
+                } else {
+                    for i in 0..k {
+                        let q = p + i * bs;
+                        let size = bs - 8;
+                        self.allocated += 1;
+                        self.admit(q, size, 16)?;
+                        let seed = self.fill(q, size);
+                        self.live.insert(
+                            q,
+                            Obj {
+                                size,
+                                align: 16,
+                                seed,
+                            },
+                        );
+                        self.order.push(q);
+                    }
+                }
+            }
+            Op::MayGrow { on } => {
+                self.heap.set_may_grow(on);
+            }
         }
         if self.check_every_step {
             self.heap
@@ -314,6 +348,8 @@ pub mod strategy {
             1 => (1u8..3).prop_map(|n| Op::FailNext { n }),
             1 => Just(Op::BlockEnd),
             1 => Just(Op::AdviseAll),
+            2 => (any::<u8>(), any::<u8>(), any::<u16>()).prop_map(|(class, k, owner)| Op::Batch { class, k, owner }),
+            1 => any::<bool>().prop_map(|on| Op::MayGrow { on }),
         ]
     }
 }

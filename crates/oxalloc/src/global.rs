@@ -5,10 +5,14 @@
 //! ending the process with one line on stderr.
 
 use crate::source::BrkSource;
+use crate::tcache;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU8, Ordering};
 use oxalloc_core::{heap::Config, Heap, Misuse, Stats};
 use oxalloc_os as os;
+
+/// The process heap's type.
+pub type ProcessHeap = Heap<BrkSource>;
 
 struct Global {
     lock: os::RawMutex,
@@ -30,12 +34,18 @@ static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static STATS_AT_EXIT: AtomicU8 = AtomicU8::new(0);
 static STATS_FD: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(2);
 
-/// Runs `f` with the heap locked.
+/// Initialises the allocator if no call did yet.
 #[inline(always)]
-fn with_heap<R>(f: impl FnOnce(&mut Heap<BrkSource>) -> R) -> R {
+pub fn ensure_init() {
     if STATE.load(Ordering::Acquire) != READY {
         init();
     }
+}
+
+/// Runs `f` with the heap locked.
+#[inline(always)]
+pub(crate) fn with_heap<R>(f: impl FnOnce(&mut ProcessHeap) -> R) -> R {
+    ensure_init();
     GLOBAL.lock.lock();
     // SAFETY: the lock is held, so this is the only reference to the heap.
     let r = f(unsafe { &mut *GLOBAL.heap.get() });
@@ -69,6 +79,7 @@ fn init() {
     unsafe { (*GLOBAL.heap.get()).set_config(cfg) };
     // SAFETY: taken above.
     unsafe { GLOBAL.lock.unlock() };
+    tcache::init();
     STATE.store(READY, Ordering::Release);
     os::at_fork(fork_prepare, fork_parent, fork_child);
     if matches!(os::getenv(c"OXALLOC_STATS"), Some(v) if v.first() == Some(&b'1')) {
@@ -126,6 +137,7 @@ unsafe extern "C" fn fork_parent() {
 unsafe extern "C" fn fork_child() {
     // SAFETY: in the child only this thread exists; the lock it took in prepare is reset.
     unsafe { GLOBAL.lock.reinit() };
+    tcache::after_fork_child();
 }
 
 /// Ends the process after one line on stderr naming the misuse and the address.
@@ -144,28 +156,75 @@ pub fn misuse(m: Misuse, func: &str) -> ! {
     os::abort()
 }
 
-/// Allocates `n` bytes aligned to `align` (a power of two); null with `errno = ENOMEM` on failure.
+/// `malloc`: `n` bytes, 16-byte aligned; null with `errno = ENOMEM` on failure. Small requests
+/// come from the calling thread's cache.
+#[inline(always)]
+pub fn malloc(n: usize) -> *mut u8 {
+    if n <= tcache::MAX_SMALL {
+        let p = tcache::try_alloc(n);
+        if !p.is_null() {
+            return p;
+        }
+        return tcache::alloc_slow(n);
+    }
+    heap_alloc(n, 16)
+}
+
+/// Allocates `n` bytes aligned to `align` (a power of two); null with `errno = ENOMEM` on
+/// failure. Alignments up to 16 with small sizes use the thread cache.
 #[inline]
 pub fn alloc(n: usize, align: usize) -> *mut u8 {
+    if align <= 16 {
+        return malloc(n);
+    }
+    heap_alloc(n, align)
+}
+
+/// Allocates from the shared heap (under its lock). Before the heap grows, the calling thread's
+/// cached blocks go back to it, so they can merge and serve the request.
+pub fn heap_alloc(n: usize, align: usize) -> *mut u8 {
     // SAFETY: align is a power of two (all callers pass 8, 16 or a checked value).
-    let p = with_heap(|h| unsafe { h.alloc(n, align) });
+    let p = with_heap(|h| {
+        tcache::with_growth_policy(h, |h| {
+            // SAFETY: align is a power of two (callers).
+            let p = unsafe { h.alloc(n, align) };
+            (!p.is_null()).then_some(p)
+        })
+    })
+    .unwrap_or(core::ptr::null_mut());
     if p.is_null() {
         os::set_errno(os::ENOMEM);
     }
     p
 }
 
-/// Allocates `nmemb * size` zeroed bytes; null with `ENOMEM` on overflow or failure.
+/// Allocates `nmemb * size` zeroed bytes; null with `ENOMEM` on overflow or failure. `classic`
+/// allocates from the shared heap only (the `my*` face), else as [`alloc`].
 #[inline]
-pub fn calloc(nmemb: usize, size: usize, align: usize) -> *mut u8 {
+pub fn calloc(nmemb: usize, size: usize, align: usize, classic: bool) -> *mut u8 {
     let Some(n) = nmemb.checked_mul(size) else {
         os::set_errno(os::ENOMEM);
         return core::ptr::null_mut();
     };
-    // SAFETY: as in alloc.
-    let p = with_heap(|h| unsafe { h.alloc_zeroed(n, align) });
-    if p.is_null() {
-        os::set_errno(os::ENOMEM);
+    let p = if classic {
+        heap_alloc(n, align)
+    } else {
+        alloc(n, align)
+    };
+    if !p.is_null() {
+        // Memory from the break is not assumed to be zero (a harness may fill it), and cached
+        // blocks hold old data: zero the whole usable size.
+        // SAFETY: p is a fresh in-use block; its header gives its usable size.
+        unsafe {
+            let usable =
+                (oxalloc_core::tag::read(p as usize - 8) & oxalloc_core::tag::SIZE_MASK) - 8;
+            let usable = if usable >= n && usable < n + 4096 {
+                usable
+            } else {
+                n
+            };
+            core::ptr::write_bytes(p, 0, usable);
+        }
     }
     p
 }
@@ -174,15 +233,29 @@ pub fn calloc(nmemb: usize, size: usize, align: usize) -> *mut u8 {
 ///
 /// # Safety
 /// `p` must not be used after this call.
-#[inline]
+#[inline(always)]
 pub unsafe fn free(p: *mut u8, func: &str) {
     if p.is_null() {
         return;
     }
+    // SAFETY: try_free checks that p is a block of this thread's cache before touching it.
+    if unsafe { tcache::try_free(p as usize) } {
+        return;
+    }
+    // SAFETY: forwarded.
+    unsafe { free_slow(p, func) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn free_slow(p: *mut u8, func: &str) {
     let e = os::errno();
-    // SAFETY: the heap validates p before touching the block.
-    if let Err(m) = with_heap(|h| unsafe { h.free(p) }) {
-        misuse(m, func);
+    // SAFETY: free_slow validates the header before using the block.
+    if !unsafe { tcache::free_slow(p as usize, func) } {
+        // SAFETY: the heap validates p before touching the block.
+        if let Err(m) = with_heap(|h| unsafe { h.free(p) }) {
+            misuse(m, func);
+        }
     }
     os::set_errno(e);
 }
@@ -196,7 +269,12 @@ pub unsafe fn free(p: *mut u8, func: &str) {
 #[inline]
 pub unsafe fn realloc(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8 {
     if p.is_null() {
-        return alloc(n, align);
+        // The classic face (8-byte alignment) allocates from the shared heap only.
+        return if align < 16 {
+            heap_alloc(n, align)
+        } else {
+            alloc(n, align)
+        };
     }
     if n == 0 {
         // SAFETY: forwarded precondition.
@@ -204,7 +282,23 @@ pub unsafe fn realloc(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8
         return core::ptr::null_mut();
     }
     // SAFETY: the heap validates p.
-    match with_heap(|h| unsafe { h.realloc(p, n, align) }) {
+    let r = with_heap(|h| {
+        let mut err = None;
+        // SAFETY: the heap validates p; align is a power of two (callers).
+        let q = tcache::with_growth_policy(h, |h| match unsafe { h.realloc(p, n, align) } {
+            Ok(q) if q.is_null() => None,
+            Ok(q) => Some(q),
+            Err(m) => {
+                err = Some(m);
+                Some(core::ptr::null_mut())
+            }
+        });
+        match err {
+            Some(m) => Err(m),
+            None => Ok(q.unwrap_or(core::ptr::null_mut())),
+        }
+    });
+    match r {
         Ok(q) => {
             if q.is_null() {
                 os::set_errno(os::ENOMEM);
@@ -301,6 +395,16 @@ pub fn print_stats_to(fd: i32) {
         " with a mapping of their own",
     );
     line(&mut m, "segments", s.segments, "");
+    m.write_fd(fd);
+    let t = tcache::totals();
+    let mut m = os::MsgBuf::new();
+    line(&mut m, "thread caches", t[0], " made");
+    line(&mut m, "caches alive", t[1], "");
+    line(&mut m, "cached blocks", t[2], "");
+    line(&mut m, "cached bytes", t[3], "");
+    line(&mut m, "cache refills", t[4], "");
+    line(&mut m, "cache flushes", t[5], "");
+    line(&mut m, "remote frees", t[6], " received from other threads");
     m.write_fd(fd);
 }
 

@@ -16,6 +16,8 @@
 
 pub mod global;
 mod source;
+mod tcache;
+mod tls;
 
 use core::alloc::{GlobalAlloc, Layout};
 pub use oxalloc_core::Stats;
@@ -33,7 +35,7 @@ unsafe impl GlobalAlloc for OxAlloc {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        global::calloc(1, layout.size(), layout.align())
+        global::calloc(1, layout.size(), layout.align(), false)
     }
 
     #[inline]

@@ -41,12 +41,13 @@ int main(void) {
     free(t2);
 
     /* Growing in place into a free next block (the heap is empty here, so the blocks are
-     * neighbours carved from the top). */
-    char *n1 = malloc(100);
-    char *n2 = malloc(200);
-    void *gn = malloc(16);
+     * neighbours carved from the top; the classic names take blocks straight from the heap,
+     * where malloc's small sizes may come from the thread's cache). */
+    char *n1 = mymalloc(100);
+    char *n2 = mymalloc(200);
+    void *gn = mymalloc(16);
     CHECK(n1 && n2 && gn, "setup allocation failed");
-    CHECK(n2 == n1 + malloc_usable_size(n1) + 8, "setup: malloc(100) at %p and malloc(200) at %p are not neighbours",
+    CHECK(n2 == n1 + malloc_usable_size(n1) + 8, "setup: mymalloc(100) at %p and mymalloc(200) at %p are not neighbours",
           n1, n2);
     pattern(n1, 100, 7);
     free(n2);

@@ -1,0 +1,76 @@
+//! `oxalloc-workload NAME [--quick] [ARGS]`: every benchmark workload of oxalloc-bench.
+//!
+//! The workloads allocate through Rust's default `System` allocator, i.e. the C library's
+//! malloc, free, realloc, calloc and posix_memalign, so `LD_PRELOAD` swaps the allocator under
+//! them. Each prints a `checksum: ...` line that depends on all of its work (and not on the
+//! allocator or on thread timing), and may print `metric: NAME VALUE` lines.
+
+mod bignum;
+mod external;
+mod memory;
+mod parser;
+mod threads;
+mod util;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: oxalloc-workload NAME [--quick] [--threads N]
+       oxalloc-workload pair N SIZE   (N malloc(SIZE)+free pairs, for callgrind)
+names: bignum parser server prodcons bulk realloc large steady-1e3 steady-1e4 steady-1e5
+       steady-1e6 steady-1e7 falseshare python sqlite pair";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(name) = args.first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let quick = args.iter().any(|a| a == "--quick");
+    let threads = args
+        .iter()
+        .position(|a| a == "--threads")
+        .and_then(|i| args.get(i + 1)?.parse::<usize>().ok())
+        .filter(|&n| n > 0);
+    let checksum = match name.as_str() {
+        "bignum" => bignum::run(quick),
+        "parser" => parser::run(quick),
+        "server" => threads::server(quick, threads.unwrap_or(4)),
+        "prodcons" => threads::prodcons(quick),
+        "bulk" => threads::bulk(quick, threads.unwrap_or(4)),
+        "realloc" => memory::realloc(quick),
+        "large" => memory::large(quick),
+        "falseshare" => threads::falseshare(quick, threads.unwrap_or_else(util::nproc)),
+        "python" => external::python(quick),
+        "sqlite" => external::sqlite(quick),
+        "pair" => {
+            let n = args.get(1).and_then(|s| s.parse().ok());
+            let size = args.get(2).and_then(|s| s.parse().ok());
+            let (Some(n), Some(size)) = (n, size) else {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            };
+            memory::pair(n, size)
+        }
+        other => match other.strip_prefix("steady-").and_then(parse_count) {
+            Some(n) => memory::steady(n, quick),
+            None => {
+                eprintln!("unknown workload {other:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    println!("checksum: {checksum:016x}");
+    ExitCode::SUCCESS
+}
+
+/// "1e5" or "100000".
+fn parse_count(s: &str) -> Option<usize> {
+    match s.split_once('e') {
+        Some((m, e)) => {
+            let m: usize = m.parse().ok()?;
+            let e: u32 = e.parse().ok()?;
+            m.checked_mul(10usize.checked_pow(e)?)
+        }
+        None => s.parse().ok(),
+    }
+}

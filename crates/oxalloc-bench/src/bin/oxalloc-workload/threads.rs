@@ -1,0 +1,196 @@
+//! Multi-threaded workloads: cross-thread frees, producer/consumer, bulk allocation, and false
+//! sharing. Every checksum is a wrapping sum over objects, so it does not depend on which
+//! thread freed what or when.
+
+use std::hint::black_box;
+use std::sync::mpsc;
+use std::thread;
+
+use crate::util::{object, weigh, Rng};
+
+/// Server-like size: mostly 8 B - 4 KiB, sometimes up to 64 KiB.
+fn server_size(rng: &mut Rng) -> usize {
+    if rng.below(50) == 0 {
+        rng.range(4097, 65536)
+    } else {
+        rng.small_size()
+    }
+}
+
+/// `threads` workers allocate objects of random sizes; each object is kept in a local pool,
+/// freed at once, or sent to a random other worker, which frees it (cross-thread free).
+pub fn server(quick: bool, threads: usize) -> u64 {
+    let ops = if quick { 40_000 } else { 400_000 };
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..threads).map(|_| mpsc::channel::<Box<[u8]>>()).unzip();
+    let handles: Vec<_> = receivers
+        .into_iter()
+        .enumerate()
+        .map(|(t, rx)| {
+            let senders = senders.clone();
+            thread::spawn(move || {
+                let mut rng = Rng::new(100 + t as u64);
+                let mut pool: Vec<Box<[u8]>> = Vec::new();
+                let mut sum = 0u64;
+                for i in 0..ops {
+                    let obj = object(server_size(&mut rng), i as u8);
+                    match rng.below(10) {
+                        0..=3 => {
+                            if pool.len() >= 2000 {
+                                let victim = rng.below(pool.len() as u64) as usize;
+                                sum = sum.wrapping_add(weigh(&pool.swap_remove(victim)));
+                            }
+                            pool.push(obj);
+                        }
+                        4..=6 if threads > 1 => {
+                            let mut to = rng.below(threads as u64 - 1) as usize;
+                            if to >= t {
+                                to += 1;
+                            }
+                            senders[to].send(obj).expect("server: receiver alive");
+                        }
+                        _ => sum = sum.wrapping_add(weigh(&obj)),
+                    }
+                    while let Ok(o) = rx.try_recv() {
+                        sum = sum.wrapping_add(weigh(&o));
+                    }
+                }
+                drop(senders);
+                for o in pool.drain(..) {
+                    sum = sum.wrapping_add(weigh(&o));
+                }
+                for o in rx.iter() {
+                    sum = sum.wrapping_add(weigh(&o));
+                }
+                sum
+            })
+        })
+        .collect();
+    drop(senders);
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("server thread"))
+        .fold(0, u64::wrapping_add)
+}
+
+/// One thread allocates small objects and sends them through a bounded channel; the other
+/// frees them.
+pub fn prodcons(quick: bool) -> u64 {
+    let count: u64 = if quick { 200_000 } else { 2_000_000 };
+    let (tx, rx) = mpsc::sync_channel::<Box<[u8]>>(1024);
+    let producer = thread::spawn(move || {
+        let mut rng = Rng::new(3);
+        for i in 0..count {
+            tx.send(object(rng.range(16, 512), i as u8))
+                .expect("consumer alive");
+        }
+    });
+    let mut sum = 0u64;
+    for o in rx.iter() {
+        sum = sum.wrapping_add(weigh(&o));
+    }
+    producer.join().expect("producer");
+    sum
+}
+
+/// Each thread repeatedly allocates 1e5 objects and then frees them all (in allocation order
+/// or in reverse, alternately).
+pub fn bulk(quick: bool, threads: usize) -> u64 {
+    let (rounds, per_round) = if quick { (2, 50_000) } else { (10, 100_000) };
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            thread::spawn(move || {
+                let mut rng = Rng::new(200 + t as u64);
+                let mut sum = 0u64;
+                for round in 0..rounds {
+                    let mut v: Vec<Box<[u8]>> = Vec::with_capacity(per_round);
+                    for i in 0..per_round {
+                        v.push(object(rng.range(16, 256), i as u8));
+                    }
+                    for o in &v {
+                        sum = sum.wrapping_add(weigh(o));
+                    }
+                    if round % 2 == 0 {
+                        drop(v);
+                    } else {
+                        while let Some(o) = v.pop() {
+                            drop(o);
+                        }
+                    }
+                }
+                sum
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("bulk thread"))
+        .fold(0, u64::wrapping_add)
+}
+
+/// Writes every byte of `obj` `reps` times (volatile, so the writes really happen).
+fn hammer(obj: &mut [u8], reps: usize) {
+    for _ in 0..reps {
+        for b in obj.iter_mut() {
+            // SAFETY: `b` is a valid, exclusive reference.
+            unsafe {
+                let p: *mut u8 = b;
+                p.write_volatile(p.read_volatile().wrapping_add(1));
+            }
+        }
+    }
+}
+
+/// Hoard's cache-scratch (main thread allocates one small object per worker; each worker frees
+/// it, allocates its own of the same size and writes it in a tight loop), then cache-thrash
+/// (each thread allocates small objects and writes them repeatedly). Slow when the allocator
+/// puts different threads' objects on one cache line.
+pub fn falseshare(quick: bool, threads: usize) -> u64 {
+    const SIZE: usize = 8;
+    let (iterations, reps) = if quick {
+        (100, 40_000)
+    } else {
+        (1_000, 40_000)
+    };
+    let mut sum = 0u64;
+
+    // cache-scratch
+    let objects: Vec<Box<[u8]>> = (0..threads).map(|t| object(SIZE, t as u8)).collect();
+    let handles: Vec<_> = objects
+        .into_iter()
+        .map(|given| {
+            thread::spawn(move || {
+                let mut s = weigh(&given);
+                drop(given);
+                for i in 0..iterations {
+                    let mut own = object(SIZE, i as u8);
+                    hammer(&mut own, reps);
+                    s = s.wrapping_add(weigh(black_box(&own)));
+                }
+                s
+            })
+        })
+        .collect();
+    for h in handles {
+        sum = sum.wrapping_add(h.join().expect("cache-scratch thread"));
+    }
+
+    // cache-thrash
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            thread::spawn(move || {
+                let mut s = 0u64;
+                for i in 0..iterations {
+                    let mut own = object(SIZE, (i + t) as u8);
+                    hammer(&mut own, reps);
+                    s = s.wrapping_add(weigh(black_box(&own)));
+                }
+                s
+            })
+        })
+        .collect();
+    for h in handles {
+        sum = sum.wrapping_add(h.join().expect("cache-thrash thread"));
+    }
+    sum
+}

@@ -1,0 +1,690 @@
+//! Thread caches: per-thread LIFO lists of free blocks by size, in front of the shared heap.
+//!
+//! ```text
+//! malloc(n <= 1016)  -> pop bins[(n + 23) / 16]                 (no lock, no atomic)
+//! free(p) owned here -> push bins[size / 16]                    (no lock, no atomic)
+//! free(p) owned by T -> push T.remote (one CAS)                 (no lock)
+//! empty bin          -> drain own remote list, else carve a batch from the heap (lock)
+//! full bin           -> give the older half back to the heap, merging (lock)
+//! heap cannot serve  -> give every cached block back first, then grow (lock)
+//! ```
+//!
+//! A block a cache carved carries the cache's id in its header's owner field (bits 48..=63); the
+//! heap keeps it while the block is in use. Blocks in a bin or a remote list are "in use" for the
+//! heap; their first payload word is the list link, encoded as `next ^ SECRET`, whose low four
+//! bits are then `SECRET & 15` (a fixed non-zero tag): a second free of a listed block finds the
+//! tag and stops the process instead of corrupting a list.
+//!
+//! Invariants: `bins[k].count` is the length of list `k`, `<= bins[k].limit`; every block in
+//! `bins[k]` or in `remote` is owned by this cache, has a 16-aligned payload and a size in
+//! `[16 k, 16 k + 16)`; `TABLE[id]` points to the cache with that id for the life of the process.
+
+use crate::global;
+use crate::tls;
+use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use oxalloc_core::tag::{read, write, FLAGS, INUSE, MMAPPED, OWNER_SHIFT, SIZE_MASK, WORD};
+use oxalloc_os as os;
+
+/// Block sizes with a bin: 16, 32, ..., 1024 (bin index = size / 16).
+pub const CLASSES: usize = 64;
+/// The largest request a bin serves (a 1024-byte block).
+pub const MAX_SMALL: usize = CLASSES * 16 - WORD;
+/// The most thread caches alive at once; later threads use the shared heap directly.
+const MAX_ID: usize = (1 << 16) - 1;
+
+const _: () = assert!(MAX_SMALL == 1016);
+const _: () = assert!(OWNER_SHIFT == 48);
+
+/// One bin: a LIFO list of free blocks of one size.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Bin {
+    head: usize,
+    count: u32,
+    limit: u32,
+    /// Blocks the next refill carves: starts at 1 and doubles up to `limit / 2`, so a size a
+    /// program uses a few times takes memory one block at a time, like the heap itself.
+    batch: u32,
+}
+
+const EMPTY_BIN: Bin = Bin {
+    head: 0,
+    count: 0,
+    limit: 0,
+    batch: 1,
+};
+
+/// Counters of one cache, read racily for statistics.
+#[repr(C)]
+struct CacheStats {
+    refills: AtomicU64,
+    flushes: AtomicU64,
+    remote_in: AtomicU64,
+}
+
+const ALIVE: u8 = 1;
+const DEAD: u8 = 2;
+
+/// Remote frees for one cache, on a cache line of their own (other threads write it).
+#[repr(C, align(64))]
+struct Remote {
+    head: AtomicUsize,
+}
+
+/// A thread's cache.
+#[repr(C, align(64))]
+pub struct TCache {
+    /// The owner field of the blocks this cache owns (`usize::MAX` for the disabled cache).
+    owner: usize,
+    bins: [Bin; CLASSES + 1],
+    id: usize,
+    state: AtomicU8,
+    /// Bytes the heap grew by for this thread since its cache was last given back.
+    grown_since_flush: usize,
+    stats: CacheStats,
+    remote: Remote,
+}
+
+/// The cache of a thread that is exiting (or could not get one): matches no block and has no
+/// room, so every operation takes the shared heap's path.
+static DISABLED: TCache = TCache {
+    owner: usize::MAX,
+    bins: [EMPTY_BIN; CLASSES + 1],
+    id: 0,
+    state: AtomicU8::new(DEAD),
+    grown_since_flush: 0,
+    stats: CacheStats {
+        refills: AtomicU64::new(0),
+        flushes: AtomicU64::new(0),
+        remote_in: AtomicU64::new(0),
+    },
+    remote: Remote {
+        head: AtomicUsize::new(0),
+    },
+};
+
+#[allow(clippy::declare_interior_mutable_const)]
+const NO_CACHE: AtomicUsize = AtomicUsize::new(0);
+/// How many caches live in static memory.
+const POOL_CACHES: usize = 8;
+
+/// Static memory for the first caches (each slot is written once, by the thread that takes it).
+struct Pool([core::cell::UnsafeCell<core::mem::MaybeUninit<TCache>>; POOL_CACHES]);
+// SAFETY: slot `id - 1` is written only by the thread that got `id` from LAST_ID (unique).
+unsafe impl Sync for Pool {}
+#[allow(clippy::declare_interior_mutable_const)]
+const POOL_SLOT: core::cell::UnsafeCell<core::mem::MaybeUninit<TCache>> =
+    core::cell::UnsafeCell::new(core::mem::MaybeUninit::uninit());
+static POOL: Pool = Pool([POOL_SLOT; POOL_CACHES]);
+
+/// Every cache ever made, by id (index 0 unused). Untouched pages of this table cost nothing.
+static TABLE: [AtomicUsize; MAX_ID + 1] = [NO_CACHE; MAX_ID + 1];
+/// The highest id handed out so far.
+static LAST_ID: AtomicUsize = AtomicUsize::new(0);
+/// Caches of exited threads (adoptable).
+static DEAD_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// The pthread key whose destructor flushes a thread's cache at exit (`u32::MAX`: none).
+static KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// The list-link secret; its low four bits are the tag (set once, non-zero tag).
+static SECRET: AtomicUsize = AtomicUsize::new(0b1010);
+/// The range every cached block lies in: `[LO, LO + SPAN)`.
+static LO: AtomicUsize = AtomicUsize::new(0);
+static SPAN: AtomicUsize = AtomicUsize::new(0);
+
+/// Every cache made so far (non-null table entries), as raw pointers.
+fn caches() -> impl Iterator<Item = *mut TCache> {
+    let last = LAST_ID.load(Ordering::Acquire).min(MAX_ID);
+    TABLE[1..=last]
+        .iter()
+        .map(|e| e.load(Ordering::Acquire) as *mut TCache)
+        .filter(|t| !t.is_null())
+}
+
+/// Sets up what caches need; called once from the allocator's initialisation.
+pub fn init() {
+    SECRET.store(
+        (os::random_u64() as usize & !15) | 0b1010,
+        Ordering::Relaxed,
+    );
+    if let Some(k) = os::thread_key_create(thread_exit) {
+        KEY.store(k as usize, Ordering::Release);
+    }
+}
+
+#[inline(always)]
+fn secret() -> usize {
+    SECRET.load(Ordering::Relaxed)
+}
+
+/// The batch a refill of bin `k` carves, and the bin's limit.
+const fn batch_and_limit(k: usize) -> (u32, u32) {
+    let bs = k * 16;
+    let mut batch = 2048 / bs;
+    if batch < 2 {
+        batch = 2;
+    }
+    if batch > 32 {
+        batch = 32;
+    }
+    (batch as u32, 2 * batch as u32)
+}
+
+/// Whether `p` could be a cached block: 16-aligned and inside the heap's range.
+#[inline(always)]
+fn in_range(p: usize) -> bool {
+    p.wrapping_sub(LO.load(Ordering::Relaxed)) < SPAN.load(Ordering::Relaxed)
+        && p.is_multiple_of(16)
+}
+
+/// Whether the first word `w` of a block being freed is a list link (the block is already
+/// in a list: a double free). A user's data matches only if it equals a heap address (or 0)
+/// XOR the per-process secret.
+#[inline(always)]
+fn looks_listed(w: usize) -> bool {
+    let d = w ^ secret();
+    d & 15 == 0 && (d == 0 || in_range(d))
+}
+
+/// The fast path of `malloc(n)` for `n <= MAX_SMALL`: a block from the calling thread's cache,
+/// or null. About ten instructions.
+#[inline(always)]
+pub fn try_alloc(n: usize) -> *mut u8 {
+    debug_assert!(n <= MAX_SMALL);
+    let tc = tls::get() as *mut TCache;
+    if tc.is_null() {
+        return core::ptr::null_mut();
+    }
+    let k = (n + 23) >> 4;
+    // SAFETY: tc is this thread's live cache (only this thread touches its bins); k <= 64.
+    unsafe {
+        let bin = (*tc).bins.get_unchecked_mut(k);
+        let p = bin.head;
+        if p == 0 {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: p is a block in this bin; its first word is the encoded link, which is
+        // cleared so that a later free does not take the block for a listed one.
+        bin.head = read(p) ^ secret();
+        write(p, 0);
+        bin.count -= 1;
+        p as *mut u8
+    }
+}
+
+/// The fast path of `free(p)`: pushes `p` on the calling thread's cache when this cache owns it
+/// and its bin has room. Returns false when the slow path must handle `p`.
+///
+/// # Safety
+/// `p` is non-null (anything else is checked).
+#[inline(always)]
+pub unsafe fn try_free(p: usize) -> bool {
+    let tc = tls::get() as *mut TCache;
+    if tc.is_null() || !in_range(p) {
+        return false;
+    }
+    // SAFETY: p - 8 is inside the heap's range (checked), so readable; tc is this thread's cache.
+    unsafe {
+        let h = read(p - WORD);
+        if h >> OWNER_SHIFT != (*tc).owner {
+            return false;
+        }
+        let k = (h & SIZE_MASK) >> 4;
+        if k > CLASSES {
+            return false;
+        }
+        let bin = (*tc).bins.get_unchecked_mut(k);
+        if bin.count >= bin.limit || looks_listed(read(p)) {
+            return false;
+        }
+        write(p, bin.head ^ secret());
+        bin.head = p;
+        bin.count += 1;
+    }
+    true
+}
+
+/// The slow path of a small allocation: makes the thread's cache, drains remote frees, or
+/// refills the bin from the heap. Null (and `ENOMEM`) when memory is exhausted.
+#[cold]
+#[inline(never)]
+pub fn alloc_slow(n: usize) -> *mut u8 {
+    let mut tc = tls::get() as *mut TCache;
+    if tc.is_null() {
+        tc = create();
+    }
+    if core::ptr::eq(tc, &DISABLED) {
+        return global::heap_alloc(n, 16);
+    }
+    let k = (n + 23) >> 4;
+    // SAFETY: tc is this thread's live cache.
+    unsafe {
+        if (*tc).remote.head.load(Ordering::Relaxed) != 0 {
+            drain_remote(tc);
+            let p = try_alloc(n);
+            if !p.is_null() {
+                return p;
+            }
+        }
+        if refill(tc, k) {
+            return try_alloc(n);
+        }
+    }
+    os::set_errno(os::ENOMEM);
+    core::ptr::null_mut()
+}
+
+/// Carves a batch of blocks for bin `k` from the heap. Cached blocks go back to the heap before
+/// it grows.
+unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
+    let bs = k * 16;
+    // SAFETY: tc is this thread's live cache; the heap is locked inside with_heap.
+    unsafe {
+        let want = (*tc).bins[k].batch as usize;
+        if (*tc).bins[k].batch < (*tc).bins[k].limit / 2 {
+            (*tc).bins[k].batch *= 2;
+        }
+        let id = (*tc).id;
+        let (p, batch) = global::with_heap(|h| {
+            collect_orphans(h);
+            let mut r = with_growth_policy(h, |h| {
+                let r = h.alloc_batch(bs, want, id);
+                (r.0 != 0).then_some(r)
+            });
+            if r.is_none() && want > 1 {
+                r = h.alloc_batch(bs, 1, id).into_opt();
+            }
+            let r = r.unwrap_or((0, 0));
+            let (lo, hi) = h.bounds();
+            if lo < hi {
+                LO.store(lo, Ordering::Relaxed);
+                SPAN.store(hi - lo, Ordering::Relaxed);
+            }
+            r
+        });
+        if p == 0 {
+            return false;
+        }
+        (*tc).stats.refills.fetch_add(1, Ordering::Relaxed);
+        // Push the highest first, so the lowest address comes out first (fresh memory upward).
+        let s = secret();
+        let bin = &mut (*tc).bins[k];
+        for i in (0..batch).rev() {
+            let q = p + i * bs;
+            write(q, bin.head ^ s);
+            bin.head = q;
+        }
+        bin.count += batch as u32;
+        true
+    }
+}
+
+/// The slow path of `free(p)` for a block some cache owns (`h` is its header). Returns false
+/// when the block is not cache-owned (the caller frees it into the heap).
+///
+/// # Safety
+/// `p` is non-null and not freed by the fast path.
+pub unsafe fn free_slow(p: usize, func: &str) -> bool {
+    if !in_range(p) {
+        return false;
+    }
+    // SAFETY: p - 8 is inside the heap's range.
+    let h = unsafe { read(p - WORD) };
+    let owner = h >> OWNER_SHIFT;
+    if owner == 0 || h & INUSE == 0 || h & FLAGS == MMAPPED || owner > MAX_ID {
+        return false;
+    }
+    let ot = TABLE[owner].load(Ordering::Acquire) as *mut TCache;
+    if ot.is_null() {
+        return false; // not a cache's block: the heap's checks will judge it
+    }
+    // SAFETY: p is an in-use block owned by cache `ot` (its header says so).
+    unsafe {
+        if looks_listed(read(p)) {
+            global::misuse(oxalloc_core::Misuse::DoubleFree(p), func);
+        }
+        let tc = tls::get() as *mut TCache;
+        if core::ptr::eq(ot, tc) {
+            free_own_slow(tc, p, h);
+        } else {
+            // Another thread's block: onto its remote list, without its lock.
+            let s = secret();
+            let head = &(*ot).remote.head;
+            let mut old = head.load(Ordering::Relaxed);
+            loop {
+                write(p, old ^ s);
+                match head.compare_exchange_weak(old, p, Ordering::Release, Ordering::Relaxed) {
+                    Ok(_) => break,
+                    Err(cur) => old = cur,
+                }
+            }
+        }
+    }
+    true
+}
+
+/// A block of this thread's own cache that the fast path could not take: its bin is full (give
+/// the older half back to the heap) or its size has no bin (it goes to the heap).
+unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
+    let k = (h & SIZE_MASK) >> 4;
+    // SAFETY: tc is this thread's cache; p is a block it owns.
+    unsafe {
+        if k > CLASSES {
+            global::with_heap(|heap| heap.free_owned(p));
+            return;
+        }
+        let s = secret();
+        let bin = &mut (*tc).bins[k];
+        let keep = bin.limit as usize / 2;
+        // Detach everything after the first `keep` blocks (the older ones).
+        let mut q = bin.head;
+        for _ in 1..keep {
+            q = read(q) ^ s;
+        }
+        let mut rest = read(q) ^ s;
+        write(q, s); // end of list
+        bin.count = keep as u32;
+        (*tc).stats.flushes.fetch_add(1, Ordering::Relaxed);
+        global::with_heap(|heap| {
+            while rest != 0 {
+                let next = read(rest) ^ s;
+                heap.free_owned(rest);
+                rest = next;
+            }
+        });
+        let bin = &mut (*tc).bins[k];
+        write(p, bin.head ^ s);
+        bin.head = p;
+        bin.count += 1;
+    }
+}
+
+/// Moves the blocks other threads freed for this cache into its bins (the rest to the heap).
+unsafe fn drain_remote(tc: *mut TCache) {
+    // SAFETY: tc is this thread's cache; remote blocks are owned by it.
+    unsafe {
+        let s = secret();
+        let mut p = (*tc).remote.head.swap(0, Ordering::Acquire);
+        let mut overflow = 0usize;
+        let mut n = 0u64;
+        while p != 0 {
+            let next = read(p) ^ s;
+            let k = (read(p - WORD) & SIZE_MASK) >> 4;
+            n += 1;
+            if k <= CLASSES && (*tc).bins[k].count < (*tc).bins[k].limit {
+                let bin = &mut (*tc).bins[k];
+                write(p, bin.head ^ s);
+                bin.head = p;
+                bin.count += 1;
+            } else {
+                write(p, overflow ^ s);
+                overflow = p;
+            }
+            p = next;
+        }
+        (*tc).stats.remote_in.fetch_add(n, Ordering::Relaxed);
+        if overflow != 0 {
+            global::with_heap(|heap| {
+                while overflow != 0 {
+                    let next = read(overflow) ^ s;
+                    heap.free_owned(overflow);
+                    overflow = next;
+                }
+            });
+        }
+    }
+}
+
+/// Gives every block of `tc` (bins and remote list) back to the locked heap.
+unsafe fn flush_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
+    let s = secret();
+    // SAFETY: tc's bins belong to the calling thread (or to a dead thread); the heap is locked.
+    unsafe {
+        for k in 1..=CLASSES {
+            let bin = &mut (*tc).bins[k];
+            let mut p = bin.head;
+            while p != 0 {
+                let next = read(p) ^ s;
+                heap.free_owned(p);
+                p = next;
+            }
+            bin.head = 0;
+            bin.count = 0;
+        }
+        let mut p = (*tc).remote.head.swap(0, Ordering::Acquire);
+        while p != 0 {
+            let next = read(p) ^ s;
+            heap.free_owned(p);
+            p = next;
+        }
+    }
+}
+
+trait IntoOpt {
+    fn into_opt(self) -> Option<(usize, usize)>;
+}
+
+impl IntoOpt for (usize, usize) {
+    fn into_opt(self) -> Option<(usize, usize)> {
+        (self.0 != 0).then_some(self)
+    }
+}
+
+/// Bytes held in the bins of `tc`.
+unsafe fn cached_bytes(tc: *mut TCache) -> usize {
+    // SAFETY: tc is the calling thread's cache.
+    unsafe {
+        (*tc)
+            .bins
+            .iter()
+            .enumerate()
+            .map(|(k, b)| b.count as usize * k * 16)
+            .sum()
+    }
+}
+
+/// Runs `attempt` on the locked heap under the rule that cached blocks go back to the heap
+/// before it grows: first without growing; then, if the calling thread's cache holds at least
+/// as many bytes as the heap grew by for it since its last flush (so flushing costs no more
+/// than growing did), with the cache given back; then growing; and, if even that fails, with
+/// the cache given back in any case.
+pub fn with_growth_policy<T>(
+    h: &mut global::ProcessHeap,
+    mut attempt: impl FnMut(&mut global::ProcessHeap) -> Option<T>,
+) -> Option<T> {
+    h.set_may_grow(false);
+    if let Some(r) = attempt(h) {
+        h.set_may_grow(true);
+        return Some(r);
+    }
+    let mut tc = tls::get() as *mut TCache;
+    if core::ptr::eq(tc, &DISABLED) {
+        tc = core::ptr::null_mut();
+    }
+    let mut flushed = false;
+    // SAFETY: tc is null or the calling thread's live cache; the heap is locked.
+    unsafe {
+        if !tc.is_null() {
+            let cached = cached_bytes(tc) + (*tc).remote.head.load(Ordering::Relaxed).min(1);
+            if cached > 0 && cached >= (*tc).grown_since_flush {
+                flush_all_locked(tc, h);
+                (*tc).grown_since_flush = 0;
+                flushed = true;
+                if let Some(r) = attempt(h) {
+                    h.set_may_grow(true);
+                    return Some(r);
+                }
+            }
+        }
+        h.set_may_grow(true);
+        let before = h.heap_bytes();
+        let r = attempt(h);
+        if !tc.is_null() {
+            (*tc).grown_since_flush += h.heap_bytes().saturating_sub(before);
+        }
+        if r.is_some() {
+            return r;
+        }
+        if !tc.is_null() && !flushed {
+            flush_all_locked(tc, h);
+            (*tc).grown_since_flush = 0;
+            return attempt(h);
+        }
+    }
+    None
+}
+
+/// Frees the remote lists of exited threads' caches into the heap. Called with the heap locked.
+fn collect_orphans(heap: &mut global::ProcessHeap) {
+    if DEAD_COUNT.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let s = secret();
+    for t in caches() {
+        // SAFETY: table entries are caches that live for the whole process.
+        unsafe {
+            if (*t).state.load(Ordering::Acquire) != DEAD {
+                continue;
+            }
+            let mut p = (*t).remote.head.swap(0, Ordering::Acquire);
+            while p != 0 {
+                let next = read(p) ^ s;
+                heap.free_owned(p);
+                p = next;
+            }
+        }
+    }
+}
+
+/// Makes (or adopts) the calling thread's cache and registers its exit handler.
+#[cold]
+fn create() -> *mut TCache {
+    global::ensure_init();
+    // A dead thread's cache first: its id, and any remote frees that reached it.
+    let mut tc: *mut TCache = core::ptr::null_mut();
+    if DEAD_COUNT.load(Ordering::Relaxed) > 0 {
+        for t in caches() {
+            // SAFETY: table entries live for the whole process.
+            let state = unsafe { &(*t).state };
+            if state
+                .compare_exchange(DEAD, ALIVE, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                DEAD_COUNT.fetch_sub(1, Ordering::Relaxed);
+                tc = t;
+                break;
+            }
+        }
+    }
+    if tc.is_null() {
+        let id = LAST_ID.fetch_add(1, Ordering::AcqRel) + 1;
+        if id > MAX_ID {
+            tls::set(&DISABLED as *const TCache as usize);
+            return &DISABLED as *const TCache as *mut TCache;
+        }
+        // The first caches live in static memory, so a program's heap holds only its own blocks
+        // (a thread's first allocation never takes the last free bytes of a capped heap).
+        let mem = if id <= POOL_CACHES {
+            POOL.0[id - 1].get().cast::<TCache>()
+        } else {
+            global::heap_alloc(core::mem::size_of::<TCache>(), 64) as *mut TCache
+        };
+        if mem.is_null() {
+            return &DISABLED as *const TCache as *mut TCache; // no memory: try again later
+        }
+        let mut bins = [EMPTY_BIN; CLASSES + 1];
+        for (k, b) in bins.iter_mut().enumerate().skip(1) {
+            b.limit = batch_and_limit(k).1;
+        }
+        // SAFETY: mem is a fresh block of the right size and alignment.
+        unsafe {
+            mem.write(TCache {
+                owner: id,
+                bins,
+                id,
+                state: AtomicU8::new(ALIVE),
+                grown_since_flush: 0,
+                stats: CacheStats {
+                    refills: AtomicU64::new(0),
+                    flushes: AtomicU64::new(0),
+                    remote_in: AtomicU64::new(0),
+                },
+                remote: Remote {
+                    head: AtomicUsize::new(0),
+                },
+            })
+        };
+        TABLE[id].store(mem as usize, Ordering::Release);
+        tc = mem;
+    }
+    tls::set(tc as usize);
+    let key = KEY.load(Ordering::Acquire);
+    if key != usize::MAX {
+        // May call malloc (glibc allocates for high keys): the cache is already in place.
+        // SAFETY: the key's destructor (thread_exit) takes exactly this cache pointer.
+        unsafe { os::thread_key_set(key as u32, tc.cast()) };
+    }
+    tc
+}
+
+/// pthread key destructor: the thread is exiting; its cache goes back to the heap and becomes
+/// adoptable by a later thread.
+unsafe extern "C" fn thread_exit(v: *mut core::ffi::c_void) {
+    let tc = v as *mut TCache;
+    tls::set(&DISABLED as *const TCache as usize);
+    if tc.is_null() || core::ptr::eq(tc, &DISABLED) {
+        return;
+    }
+    // SAFETY: tc was this thread's cache; no other thread uses its bins.
+    unsafe {
+        global::with_heap(|h| flush_all_locked(tc, h));
+        (*tc).state.store(DEAD, Ordering::Release);
+    }
+    DEAD_COUNT.fetch_add(1, Ordering::Relaxed);
+}
+
+/// In a forked child: only the forking thread survives. Every other cache is emptied (its
+/// blocks stay allocated: their lists may have been mid-update) and becomes adoptable.
+pub fn after_fork_child() {
+    let me = tls::get() as *mut TCache;
+    let mut dead = 0;
+    for t in caches() {
+        if core::ptr::eq(t, me) {
+            continue;
+        }
+        // SAFETY: no other thread exists in the child.
+        unsafe {
+            for b in (*t).bins.iter_mut() {
+                b.head = 0;
+                b.count = 0;
+            }
+            (*t).remote.head.store(0, Ordering::Relaxed);
+            (*t).state.store(DEAD, Ordering::Relaxed);
+        }
+        dead += 1;
+    }
+    DEAD_COUNT.store(dead, Ordering::Relaxed);
+}
+
+/// Totals over all caches: `(caches, alive, cached blocks, cached bytes, refills, flushes,
+/// blocks received from other threads)`. Read without locks: a snapshot, not exact.
+pub fn totals() -> [u64; 7] {
+    let mut t = [0u64; 7];
+    for c in caches() {
+        // SAFETY: caches live for the whole process; counts are read racily (a snapshot).
+        unsafe {
+            t[0] += 1;
+            if (*c).state.load(Ordering::Relaxed) == ALIVE {
+                t[1] += 1;
+            }
+            for (k, b) in (*c).bins.iter().enumerate() {
+                let n = core::ptr::read_volatile(&b.count) as u64;
+                t[2] += n;
+                t[3] += n * 16 * k as u64;
+            }
+            t[4] += (*c).stats.refills.load(Ordering::Relaxed);
+            t[5] += (*c).stats.flushes.load(Ordering::Relaxed);
+            t[6] += (*c).stats.remote_in.load(Ordering::Relaxed);
+        }
+    }
+    t
+}
