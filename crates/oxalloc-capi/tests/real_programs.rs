@@ -416,7 +416,8 @@ fn preload_takes_effect() {
     let allocs = stderr
         .lines()
         .find_map(|l| l.trim().strip_prefix("allocations"))
-        .and_then(|n| n.trim().parse::<u64>().ok())
+        .and_then(|n| n.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or_else(|| panic!("OXALLOC_STATS=1 printed no statistics; stderr:\n{stderr}"));
     assert!(
         allocs > 0,

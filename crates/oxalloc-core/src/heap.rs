@@ -100,12 +100,12 @@ impl Misuse {
         }
     }
 
-    /// A short description, e.g. `"double free"`.
+    /// A short description put before the address, e.g. `"double free of"`.
     pub fn what(&self) -> &'static str {
         match self {
-            Misuse::DoubleFree(_) => "double free",
-            Misuse::InvalidPointer(_) => "free of invalid pointer",
-            Misuse::Corrupted(_) => "heap corruption detected at block",
+            Misuse::DoubleFree(_) => "double free of",
+            Misuse::InvalidPointer(_) => "invalid pointer",
+            Misuse::Corrupted(_) => "corrupted heap at",
         }
     }
 }

@@ -6,7 +6,8 @@
 //! - [`source`] — where memory comes from (a break-like interface; [`ArraySource`] for tests);
 //! - [`stats`] — counters;
 //! - [`heap`] — allocation, freeing, merging, splitting, growing and shrinking;
-//! - [`check`] — the heap checker, which re-derives every invariant by walking the heap.
+//! - [`check`] — the heap checker, which re-derives every invariant by walking the heap;
+//! - [`walk`] — every segment and block in order, for statistics and the heap map.
 //!
 //! The core never calls the OS: the `oxalloc` crate gives it a source over `sbrk`/`brk`.
 #![no_std]
@@ -19,6 +20,7 @@ pub mod heap;
 pub mod source;
 pub mod stats;
 pub mod tag;
+pub mod walk;
 
 pub use check::CheckError;
 pub use heap::{Config, Heap, Misuse};

@@ -291,6 +291,36 @@ pub fn random_u64() -> u64 {
     v
 }
 
+/// Opens (creating or truncating) a file for writing; returns the descriptor or -1.
+pub fn open_write(path: &core::ffi::CStr) -> i32 {
+    // SAFETY: path is a valid C string; open does not touch other memory.
+    unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+            0o644 as libc::c_uint,
+        )
+    }
+}
+
+/// Closes a descriptor.
+pub fn close(fd: i32) {
+    // SAFETY: closing a descriptor this process opened.
+    unsafe { libc::close(fd) };
+}
+
+/// Installs `handler` for SIGUSR1 (with `SA_RESTART`). Returns whether it was installed.
+pub fn on_sigusr1(handler: extern "C" fn(i32)) -> bool {
+    // SAFETY: a zeroed sigaction with a handler and an empty mask is a valid argument.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = handler as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGUSR1, &sa, core::ptr::null_mut()) == 0
+    }
+}
+
 /// Registers fork handlers (`pthread_atfork`). Returns whether they were registered.
 pub fn at_fork(
     prepare: unsafe extern "C" fn(),

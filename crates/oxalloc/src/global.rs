@@ -4,6 +4,7 @@
 //! implement the C library's contracts: `errno` on failure, `free` preserving `errno`, misuse
 //! ending the process with one line on stderr.
 
+use crate::options::Options;
 use crate::source::BrkSource;
 use crate::tcache;
 use core::cell::UnsafeCell;
@@ -31,7 +32,6 @@ const UNINIT: u8 = 0;
 const BUSY: u8 = 1;
 const READY: u8 = 2;
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
-static STATS_AT_EXIT: AtomicU8 = AtomicU8::new(0);
 static STATS_FD: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(2);
 
 /// Initialises the allocator if no call did yet.
@@ -51,7 +51,16 @@ pub(crate) fn with_heap<R>(f: impl FnOnce(&mut ProcessHeap) -> R) -> R {
     let r = f(unsafe { &mut *GLOBAL.heap.get() });
     // SAFETY: taken above by this thread.
     unsafe { GLOBAL.lock.unlock() };
+    if MAP_PENDING.load(Ordering::Relaxed) != 0 {
+        map_pending();
+    }
     r
+}
+
+#[cold]
+fn map_pending() {
+    MAP_PENDING.store(0, Ordering::Relaxed);
+    with_heap(|h| write_map_locked(h));
 }
 
 /// First-call initialisation: read the options, register fork and exit handlers. Runs without
@@ -65,13 +74,10 @@ fn init() {
     {
         return; // another thread (or a recursive call) is initialising; the heap is usable.
     }
+    let o = Options::from_env();
     let mut cfg = Config::DEFAULT;
-    if let Some(v) = env_usize(c"OXALLOC_TRIM_THRESHOLD") {
-        cfg.trim_threshold = v;
-    }
-    if let Some(v) = env_usize(c"OXALLOC_HUGE_THRESHOLD") {
-        cfg.huge_threshold = v.max(4096);
-    }
+    cfg.trim_threshold = o.trim_threshold;
+    cfg.huge_threshold = o.huge_threshold;
     // An interposed sbrk manages the heap on purpose (and may cap it): respect its refusals.
     cfg.map_fallback = !os::sbrk_interposed();
     GLOBAL.lock.lock();
@@ -79,39 +85,85 @@ fn init() {
     unsafe { (*GLOBAL.heap.get()).set_config(cfg) };
     // SAFETY: taken above.
     unsafe { GLOBAL.lock.unlock() };
+    // SAFETY: written once here, before READY is published; read only after.
+    unsafe { *OPTIONS.0.get() = o };
     tcache::init();
     STATE.store(READY, Ordering::Release);
     os::at_fork(fork_prepare, fork_parent, fork_child);
-    if matches!(os::getenv(c"OXALLOC_STATS"), Some(v) if v.first() == Some(&b'1')) {
+    if o.stats {
         // A private copy of stderr: programs often close fd 2 in their own exit handlers.
         STATS_FD.store(os::dup_stderr(), Ordering::Relaxed);
-        STATS_AT_EXIT.store(1, Ordering::Relaxed);
-        os::at_exit(print_stats_at_exit);
+    }
+    if o.stats || !o.stats_file.is_empty() || !o.map_file.is_empty() {
+        os::at_exit(report_at_exit);
+    }
+    if !o.map_file.is_empty() {
+        os::on_sigusr1(map_on_signal);
+    }
+    if o.verbose {
+        let mut m = os::MsgBuf::new();
+        m.str("oxalloc: pid ").dec(os::pid() as u64);
+        m.str(" trim-threshold=").dec(o.trim_threshold as u64);
+        m.str(" huge-threshold=").dec(o.huge_threshold as u64);
+        m.str(" secure=").dec(o.secure as u64);
+        m.str(" sbrk-interposed=")
+            .dec(os::sbrk_interposed() as u64)
+            .str("\n");
+        m.write_stderr();
     }
 }
 
-fn env_usize(name: &core::ffi::CStr) -> Option<usize> {
-    let v = os::getenv(name)?;
-    if v.is_empty() || v.len() > 19 {
-        return warn_bad(name);
+struct OptionsCell(UnsafeCell<Options>);
+// SAFETY: written once by `init` before READY is published (Release), read after (Acquire).
+unsafe impl Sync for OptionsCell {}
+static OPTIONS: OptionsCell = OptionsCell(UnsafeCell::new(Options::DEFAULT));
+
+/// The options in force (the defaults before the first allocation).
+pub fn options() -> Options {
+    if STATE.load(Ordering::Acquire) != READY {
+        return Options::DEFAULT;
     }
-    let mut n = 0usize;
-    for &c in v {
-        if !c.is_ascii_digit() {
-            return warn_bad(name);
+    // SAFETY: READY was published after the options were written.
+    unsafe { *OPTIONS.0.get() }
+}
+
+/// A map was asked for by SIGUSR1 while the heap was busy: written by the next call.
+static MAP_PENDING: AtomicU8 = AtomicU8::new(0);
+
+extern "C" fn map_on_signal(_sig: i32) {
+    // Never wait for the lock in a signal handler: the interrupted code may hold it.
+    if GLOBAL.lock.try_lock() {
+        // SAFETY: the lock is held.
+        write_map_locked(unsafe { &*GLOBAL.heap.get() });
+        // SAFETY: taken above.
+        unsafe { GLOBAL.lock.unlock() };
+    } else {
+        MAP_PENDING.store(1, Ordering::Relaxed);
+    }
+}
+
+fn write_map_locked(h: &ProcessHeap) {
+    let o = options();
+    if let Some(fd) = crate::report::open_pattern(o.map_file) {
+        crate::report::write_map(fd, h);
+        os::close(fd);
+    }
+}
+
+extern "C" fn report_at_exit() {
+    let o = options();
+    if o.stats {
+        crate::report::write_stats(STATS_FD.load(Ordering::Relaxed));
+    }
+    if !o.stats_file.is_empty() {
+        if let Some(fd) = crate::report::open_pattern(o.stats_file) {
+            crate::report::write_stats(fd);
+            os::close(fd);
         }
-        n = n * 10 + (c - b'0') as usize;
     }
-    Some(n)
-}
-
-fn warn_bad(name: &core::ffi::CStr) -> Option<usize> {
-    let mut m = os::MsgBuf::new();
-    m.str("oxalloc: warning: ignoring invalid value of ")
-        .push(name.to_bytes())
-        .str("\n");
-    m.write_stderr();
-    None
+    if !o.map_file.is_empty() {
+        with_heap(|h| write_map_locked(h));
+    }
 }
 
 /// Whether `fork_prepare` took the lock (it does not in a single-threaded process, where a
@@ -145,13 +197,19 @@ unsafe extern "C" fn fork_child() {
 #[inline(never)]
 pub fn misuse(m: Misuse, func: &str) -> ! {
     let mut msg = os::MsgBuf::new();
+    let what = match m {
+        Misuse::DoubleFree(_) if func.starts_with("realloc") || func.starts_with("myrealloc") => {
+            "realloc of freed block"
+        }
+        _ => m.what(),
+    };
     msg.str("oxalloc: ")
-        .str(m.what())
+        .str(what)
         .str(" ")
         .hex(m.addr() as u64)
-        .str(" (in ")
+        .str(" in ")
         .str(func)
-        .str(")\n");
+        .str("()\n");
     msg.write_stderr();
     os::abort()
 }
@@ -345,79 +403,5 @@ pub fn check() -> Result<(), oxalloc_core::CheckError> {
 
 /// Writes the statistics summary to stderr (no allocation).
 pub fn print_stats() {
-    print_stats_to(2)
-}
-
-/// Writes the statistics summary to descriptor `fd` (no allocation).
-pub fn print_stats_to(fd: i32) {
-    let s = stats();
-    let mut m = os::MsgBuf::new();
-    m.str("oxalloc: stats for pid ")
-        .dec(os::pid() as u64)
-        .str("\n");
-    line(
-        &mut m,
-        "heap now",
-        s.heap_bytes as u64,
-        " bytes on the break or in segments",
-    );
-    line(&mut m, "heap peak", s.peak_heap_bytes as u64, " bytes");
-    line(&mut m, "in use", s.in_use_bytes as u64, " bytes");
-    line(&mut m, "in use peak", s.peak_in_use_bytes as u64, " bytes");
-    line(&mut m, "live blocks", s.in_use_blocks as u64, "");
-    m.write_fd(fd);
-    let mut m = os::MsgBuf::new();
-    line(&mut m, "allocations", s.allocs, "");
-    line(&mut m, "frees", s.frees, "");
-    line(
-        &mut m,
-        "free blocks",
-        s.free_blocks as u64,
-        " in the free lists",
-    );
-    line(&mut m, "top chunk", s.top_bytes as u64, " bytes");
-    line(&mut m, "break grown", s.grow_calls, " times");
-    line(&mut m, "break shrunk", s.shrink_calls, " times");
-    m.write_fd(fd);
-    let mut m = os::MsgBuf::new();
-    line(
-        &mut m,
-        "given back",
-        s.released_bytes,
-        " bytes by shrinking the break",
-    );
-    line(&mut m, "pages advised", s.advised_bytes, " bytes (madvise)");
-    line(&mut m, "mappings made", s.map_calls, "");
-    line(
-        &mut m,
-        "huge blocks",
-        s.huge_blocks as u64,
-        " with a mapping of their own",
-    );
-    line(&mut m, "segments", s.segments, "");
-    m.write_fd(fd);
-    let t = tcache::totals();
-    let mut m = os::MsgBuf::new();
-    line(&mut m, "thread caches", t[0], " made");
-    line(&mut m, "caches alive", t[1], "");
-    line(&mut m, "cached blocks", t[2], "");
-    line(&mut m, "cached bytes", t[3], "");
-    line(&mut m, "cache refills", t[4], "");
-    line(&mut m, "cache flushes", t[5], "");
-    line(&mut m, "remote frees", t[6], " received from other threads");
-    m.write_fd(fd);
-}
-
-fn line(m: &mut os::MsgBuf, name: &str, v: u64, unit: &str) {
-    m.str("  ").str(name);
-    for _ in name.len()..14 {
-        m.str(" ");
-    }
-    m.dec(v).str(unit).str("\n");
-}
-
-extern "C" fn print_stats_at_exit() {
-    if STATS_AT_EXIT.load(Ordering::Relaxed) != 0 {
-        print_stats_to(STATS_FD.load(Ordering::Relaxed));
-    }
+    crate::report::write_stats(2)
 }

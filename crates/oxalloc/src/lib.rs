@@ -15,6 +15,8 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 pub mod global;
+pub mod options;
+mod report;
 mod source;
 mod tcache;
 mod tls;
