@@ -97,6 +97,9 @@ impl<S: Source> Heap<S> {
                     if h & (PREV_INUSE | PREV_TINY) != want {
                         return fail("prev flags disagree with the previous block", b);
                     }
+                    if !check_ok(b, h, self.secret()) {
+                        return fail("in-use header's check bits are wrong", b);
+                    }
                     c.in_use_blocks += 1;
                     c.in_use_bytes += s;
                     prev_free = 0;

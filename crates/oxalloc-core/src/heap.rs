@@ -35,7 +35,7 @@ pub const SEG_MAPPED: usize = 1;
 /// `[prev link, next link, mapping start, header]`, payload 16-aligned at `+ 32` or later.
 pub const HUGE_PREFIX: usize = 32;
 /// Requests above this fail at once (they could never fit and would overflow the arithmetic).
-pub const MAX_REQUEST: usize = 1 << 46;
+pub const MAX_REQUEST: usize = 1 << 38;
 /// The dynamic trim threshold never rises above this.
 pub const MAX_DYN_TRIM: usize = 32 << 20;
 /// Growing within this many operations after a trim counts as thrashing.
@@ -86,9 +86,13 @@ impl Default for Config {
 pub enum Misuse {
     /// The block is already free.
     DoubleFree(usize),
-    /// The pointer was never handed out by this heap (or is not the start of a block).
+    /// The pointer was never handed out by this heap (outside it, misaligned, a small integer).
     InvalidPointer(usize),
-    /// The block's header or a neighbour's boundary tag does not agree (memory was overwritten).
+    /// Inside the heap, but the word before it is not a valid header: an interior pointer, or a
+    /// header overwritten (e.g. by an overflow from the block before).
+    BadHeader(usize),
+    /// The block is valid but a neighbour's boundary tag does not agree: memory next to it was
+    /// overwritten (e.g. an overflow from this block into the next one's header).
     Corrupted(usize),
 }
 
@@ -96,7 +100,10 @@ impl Misuse {
     /// The user pointer concerned.
     pub fn addr(&self) -> usize {
         match *self {
-            Misuse::DoubleFree(a) | Misuse::InvalidPointer(a) | Misuse::Corrupted(a) => a,
+            Misuse::DoubleFree(a)
+            | Misuse::InvalidPointer(a)
+            | Misuse::BadHeader(a)
+            | Misuse::Corrupted(a) => a,
         }
     }
 
@@ -105,7 +112,8 @@ impl Misuse {
         match self {
             Misuse::DoubleFree(_) => "double free of",
             Misuse::InvalidPointer(_) => "invalid pointer",
-            Misuse::Corrupted(_) => "corrupted heap at",
+            Misuse::BadHeader(_) => "invalid pointer or corrupted block header at",
+            Misuse::Corrupted(_) => "corrupted heap (next block's header overwritten) after",
         }
     }
 }
@@ -127,6 +135,14 @@ pub const fn request16(n: usize) -> Option<usize> {
         return None;
     }
     Some((n + WORD + 15) & !15)
+}
+
+/// Where an address lies in the heap.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Blocks,
+    Top,
+    Outside,
 }
 
 /// What a validated pointer belongs to.
@@ -163,6 +179,11 @@ pub struct Heap<S: Source> {
     /// Lowest and highest addresses of any segment ever adopted (a quick range check).
     lo: usize,
     hi: usize,
+    /// The secret of the headers' check bits.
+    secret: usize,
+    /// Payloads of the last huge blocks unmapped (to name a second free a double free).
+    unmapped: [usize; 8],
+    unmapped_next: usize,
     cfg: Config,
     stats: Stats,
 }
@@ -184,6 +205,9 @@ impl<S: Source> Heap<S> {
             may_grow: true,
             lo: usize::MAX,
             hi: 0,
+            secret: 0x5bd1_e995_3c6e_f372,
+            unmapped: [0; 8],
+            unmapped_next: 0,
             cfg,
             stats: Stats::ZERO,
         }
@@ -225,6 +249,23 @@ impl<S: Source> Heap<S> {
 
     pub(crate) fn bins(&self) -> &Bins {
         &self.bins
+    }
+
+    /// The size field of an in-use header of `size` bytes at `b`, with its check bits.
+    #[inline(always)]
+    fn tag(&self, b: usize, size: usize) -> usize {
+        size | check_bits(b, size, self.secret)
+    }
+
+    /// The secret of the headers' check bits (for code that checks headers without the heap).
+    pub fn secret(&self) -> usize {
+        self.secret
+    }
+
+    /// Sets the secret of the headers' check bits. Only before the first allocation.
+    pub fn set_secret(&mut self, secret: usize) {
+        debug_assert!(self.seg == 0);
+        self.secret = secret;
     }
 
     /// Whether allocations may grow the heap. A caller with cached free blocks turns growth
@@ -278,7 +319,7 @@ impl<S: Source> Heap<S> {
                 } else {
                     INUSE | PREV_INUSE
                 };
-                write(b + i * bs, size | flags | hi);
+                write(b + i * bs, self.tag(b + i * bs, size) | flags | hi);
             }
             self.stats.in_use_blocks += k - 1;
             self.stats.allocs += (k - 1) as u64;
@@ -362,7 +403,7 @@ impl<S: Source> Heap<S> {
                 let b = self.bins.head(i);
                 if b != 0 {
                     self.bins.unlink(b, s);
-                    write(b, s | INUSE | PREV_INUSE);
+                    write(b, self.tag(b, s) | INUSE | PREV_INUSE);
                     set_prev_state(b + s, 0);
                     self.stats.on_alloc(s);
                     return (b + WORD) as *mut u8;
@@ -409,14 +450,14 @@ impl<S: Source> Heap<S> {
         unsafe {
             let rest = bs - s;
             if rest >= MIN_BLOCK {
-                write(b, s | INUSE | PREV_INUSE);
+                write(b, self.tag(b, s) | INUSE | PREV_INUSE);
                 let r = b + s;
                 make_free(r, rest);
                 self.bins.push(r, rest);
                 set_prev_state(b + bs, rest);
                 self.stats.on_alloc(s);
             } else {
-                write(b, bs | INUSE | PREV_INUSE);
+                write(b, self.tag(b, bs) | INUSE | PREV_INUSE);
                 set_prev_state(b + bs, 0);
                 self.stats.on_alloc(bs);
             }
@@ -449,7 +490,7 @@ impl<S: Source> Heap<S> {
             }
             let b = self.top;
             self.top += s;
-            write(b, s | INUSE);
+            write(b, self.tag(b, s) | INUSE);
             set_prev_state(b, prev_state);
             self.stats.on_alloc(s);
             (b + WORD) as *mut u8
@@ -597,11 +638,14 @@ impl<S: Source> Heap<S> {
             if top_size >= MIN_BLOCK {
                 make_free(self.top, top_size);
                 self.bins.push(self.top, top_size);
-                write(self.top_end, WORD | INUSE);
+                write(self.top_end, self.tag(self.top_end, WORD) | INUSE);
                 set_prev_state(self.top_end, top_size);
             } else {
                 // 0 or 8 bytes: the fence takes them.
-                write(self.top, (end - self.top) | INUSE | PREV_INUSE);
+                write(
+                    self.top,
+                    self.tag(self.top, end - self.top) | INUSE | PREV_INUSE,
+                );
             }
             let fence = if top_size >= MIN_BLOCK {
                 self.top_end
@@ -668,14 +712,18 @@ impl<S: Source> Heap<S> {
         given
     }
 
-    /// Whether `b` could be the header of a block handed out by this heap: inside a segment's
-    /// block area. O(number of segments).
-    fn owns_block(&self, b: usize) -> bool {
+    /// Where `b` lies: in a segment's block area, in the current top chunk, or neither.
+    /// O(number of segments).
+    fn locate(&self, b: usize) -> Place {
         let mut seg = self.seg;
         let mut limit = self.top;
+        let mut current = true;
         while seg != 0 {
             if b >= seg + SEG_RECORD && b < limit {
-                return true;
+                return Place::Blocks;
+            }
+            if current && b >= self.top && b < self.top_end {
+                return Place::Top;
             }
             // SAFETY: seg is a segment record of this heap.
             let prev = unsafe { read(seg) };
@@ -686,45 +734,119 @@ impl<S: Source> Heap<S> {
             // SAFETY: prev is a sealed segment record.
             limit = unsafe { read(prev + WORD) } & !SEG_MAPPED;
             seg = prev;
+            current = false;
         }
-        false
+        Place::Outside
     }
 
-    /// Checks that `p` is the payload of an in-use block; returns the block address.
+    /// Whether `b` could be the header of a block handed out by this heap.
+    fn owns_block(&self, b: usize) -> bool {
+        self.locate(b) == Place::Blocks
+    }
+
+    /// Whether `h`, read at `b`, is a believable free-block header (for telling a double free
+    /// from a pointer that never was a block).
+    fn plausible_free(&self, b: usize, h: usize) -> bool {
+        let link_ok = |l: usize| l == 0 || (l.is_multiple_of(WORD) && self.owns_block(l));
+        // SAFETY: only words inside the heap's block area are read.
+        unsafe {
+            match h & FLAGS {
+                KIND_NORMAL => {
+                    let s = h & SIZE_MASK;
+                    s >= 32
+                        && h & !SIZE_MASK == 0
+                        && self.owns_block(b + s - WORD)
+                        && read(b + s - WORD) == s
+                }
+                KIND_TINY => link_ok(h & !FLAGS) && link_ok(read(b + WORD)),
+                KIND_SMALL => self.owns_block(b + 16) && read(b + 16) == 24,
+                _ => false,
+            }
+        }
+    }
+
+    /// Checks that `p` is the payload of an in-use block; returns what it belongs to.
     #[inline]
     fn validate(&self, p: usize) -> Result<Owner, Misuse> {
         if !p.is_multiple_of(WORD) || p < 2 * WORD {
             return Err(Misuse::InvalidPointer(p));
         }
         let b = p - WORD;
-        if !self.owns_block(b) {
-            return match self.find_huge(p) {
-                Some(m) => Ok(Owner::Huge(m)),
-                None => Err(Misuse::InvalidPointer(p)),
-            };
+        match self.locate(b) {
+            Place::Blocks => {}
+            // A block that was freed and merged into the top chunk.
+            Place::Top => return Err(Misuse::DoubleFree(p)),
+            Place::Outside => {
+                return match self.find_huge(p) {
+                    Some(m) => Ok(Owner::Huge(m)),
+                    None if self.recently_unmapped(p) => Err(Misuse::DoubleFree(p)),
+                    None => Err(Misuse::InvalidPointer(p)),
+                };
+            }
         }
         // SAFETY: b is inside a segment's block area, so it is readable heap memory.
         let h = unsafe { read(b) };
         if h & INUSE == 0 {
-            return Err(Misuse::DoubleFree(p));
+            return Err(if self.plausible_free(b, h) {
+                Misuse::DoubleFree(p)
+            } else {
+                Misuse::BadHeader(p)
+            });
         }
-        if h & FLAGS == MMAPPED {
-            return Err(Misuse::InvalidPointer(p));
+        if h & FLAGS == MMAPPED || !check_ok(b, h, self.secret) {
+            return Err(Misuse::BadHeader(p));
         }
         let s = size_of_header(h);
-        if !(MIN_BLOCK..=MAX_REQUEST).contains(&s) || !self.owns_block(b + s - WORD) {
-            return Err(Misuse::Corrupted(p));
+        if s < MIN_BLOCK || !self.owns_block(b + s - WORD) {
+            return Err(Misuse::BadHeader(p));
+        }
+        if h & PREV_INUSE == 0 {
+            // The previous block must be a free block that ends exactly here; if it is larger,
+            // this header is a stale one inside a merged free block: a double free.
+            // SAFETY: the words read are inside the heap's block area (checked).
+            let ok = unsafe {
+                let ps = if h & PREV_TINY != 0 {
+                    16
+                } else {
+                    read(b - WORD)
+                };
+                ps >= MIN_BLOCK
+                    && ps <= b
+                    && self.owns_block(b - ps)
+                    && read(b - ps) & INUSE == 0
+                    && free_size(read(b - ps)) == ps
+            };
+            if !ok {
+                return Err(Misuse::DoubleFree(p));
+            }
         }
         let next = b + s;
         if next != self.top {
             // SAFETY: next is a block header of the same segment (checked above).
             let nh = unsafe { read(next) };
-            // An in-use next block must know this one is in use.
-            if nh & INUSE != 0 && nh & PREV_INUSE == 0 {
+            if nh & INUSE != 0 {
+                if nh & PREV_INUSE == 0 {
+                    // The next block believes this one is free: this header is a stale one
+                    // inside a merged free block (a double free), or the next header was hit.
+                    return Err(if check_ok(next, nh, self.secret) {
+                        Misuse::DoubleFree(p)
+                    } else {
+                        Misuse::Corrupted(p)
+                    });
+                }
+                if !check_ok(next, nh, self.secret) {
+                    return Err(Misuse::Corrupted(p));
+                }
+            } else if !self.plausible_free(next, nh) {
                 return Err(Misuse::Corrupted(p));
             }
         }
         Ok(Owner::Heap(b))
+    }
+
+    /// Whether `p` was the payload of one of the last huge blocks unmapped.
+    fn recently_unmapped(&self, p: usize) -> bool {
+        self.unmapped.contains(&p)
     }
 
     /// The mapping start of the huge block whose payload is `p`, if there is one.
@@ -793,6 +915,8 @@ impl<S: Source> Heap<S> {
             self.stats.huge_blocks -= 1;
             self.stats.unmap_calls += 1;
             self.src.unmap(m, len);
+            self.unmapped[self.unmapped_next % 8] = p;
+            self.unmapped_next += 1;
         }
     }
 
@@ -1028,9 +1152,9 @@ impl<S: Source> Heap<S> {
             if bs - s < MIN_BLOCK {
                 return;
             }
-            write(b, s | (h & (FLAGS | OWNER_MASK)));
+            write(b, self.tag(b, s) | (h & (FLAGS | OWNER_MASK)));
             let t = b + s;
-            write(t, (bs - s) | INUSE | PREV_INUSE);
+            write(t, self.tag(t, bs - s) | INUSE | PREV_INUSE);
             // The tail is counted as a block of its own for a moment, then freed.
             self.stats.on_split();
             self.free_block(t);
@@ -1052,7 +1176,7 @@ impl<S: Source> Heap<S> {
                     return false;
                 }
                 let h = read(b);
-                write(b, s | (h & (FLAGS | OWNER_MASK)));
+                write(b, self.tag(b, s) | (h & (FLAGS | OWNER_MASK)));
                 self.top = b + s;
                 self.stats.on_resize(bs, s);
                 return true;
@@ -1070,14 +1194,14 @@ impl<S: Source> Heap<S> {
             let h = read(b);
             let rest = total - s;
             if rest >= MIN_BLOCK {
-                write(b, s | (h & (FLAGS | OWNER_MASK)));
+                write(b, self.tag(b, s) | (h & (FLAGS | OWNER_MASK)));
                 let r = b + s;
                 make_free(r, rest);
                 self.bins.push(r, rest);
                 set_prev_state(r + rest, rest);
                 self.stats.on_resize(bs, s);
             } else {
-                write(b, total | (h & (FLAGS | OWNER_MASK)));
+                write(b, self.tag(b, total) | (h & (FLAGS | OWNER_MASK)));
                 set_prev_state(b + total, 0);
                 self.stats.on_resize(bs, total);
             }
@@ -1108,9 +1232,9 @@ impl<S: Source> Heap<S> {
                 let h = read(b);
                 let total = size_of_header(h);
                 // The new block starts after a free lead block; the lead keeps b's prev flags.
-                write(nb, (total - lead) | INUSE);
+                write(nb, self.tag(nb, total - lead) | INUSE);
                 set_prev_state(nb, 0);
-                write(b, lead | (h & FLAGS));
+                write(b, self.tag(b, lead) | (h & FLAGS));
                 self.stats.on_split();
                 self.free_block(b);
                 b = nb;

@@ -18,8 +18,9 @@
 //!   | prev | 0 1 0 | next |        and the next block's header has PREV_TINY set
 //! ```
 //!
-//! The size field is bits 3..=46; bits 48..=63 of an in-use header name the thread cache that
-//! owns the block (0 for none; see the `oxalloc` crate's thread caches).
+//! The size field is bits 3..=38; bits 39..=46 of an in-use header check the block's address
+//! and size under a per-heap secret (an overwritten header is noticed); bits 48..=63 name the
+//! thread cache that owns the block (0 for none; see the `oxalloc` crate's thread caches).
 //!
 //! Low three bits of an in-use header: bit 0 `INUSE`, bit 1 `PREV_INUSE`, bit 2 `PREV_TINY`
 //! (the previous block is a free 16-byte block, so it starts 16 bytes before this one).
@@ -54,8 +55,13 @@ pub const PREV_TINY: usize = 4;
 pub const MMAPPED: usize = INUSE | PREV_INUSE | PREV_TINY;
 /// Mask of the flag bits.
 pub const FLAGS: usize = 7;
-/// Mask of the size field (bits 3..=46): blocks are smaller than 128 TiB.
-pub const SIZE_MASK: usize = ((1 << 47) - 1) & !FLAGS;
+/// Mask of the size field (bits 3..=38): heap blocks are smaller than 512 GiB.
+pub const SIZE_MASK: usize = ((1 << 39) - 1) & !FLAGS;
+/// Bits 39..=46 of an in-use header: a check of the block's address and size under a
+/// per-heap secret, so that a header overwritten by an overflow is noticed when it is read.
+pub const CHECK_SHIFT: u32 = 39;
+/// Mask of the check field.
+pub const CHECK_MASK: usize = 0xFF << CHECK_SHIFT;
 /// Bits 48..=63 of an in-use header: the thread cache that owns the block (0: none). Bit 47 is
 /// reserved. The heap keeps these bits when it resizes a block in place and clears them when the
 /// block is freed into the heap.
@@ -93,6 +99,19 @@ pub unsafe fn write(addr: usize, v: usize) {
     // SAFETY: the caller guarantees an aligned address the heap owns.
     unsafe { core::sync::atomic::AtomicUsize::from_ptr(addr as *mut usize) }
         .store(v, core::sync::atomic::Ordering::Relaxed)
+}
+
+/// The check bits of an in-use header of `size` bytes at `b` under `secret`.
+#[inline(always)]
+pub const fn check_bits(b: usize, size: usize, secret: usize) -> usize {
+    let x = (b ^ (size << 17) ^ secret).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x >> 56) << CHECK_SHIFT
+}
+
+/// Whether the in-use header `h` at `b` carries the right check bits.
+#[inline(always)]
+pub const fn check_ok(b: usize, h: usize, secret: usize) -> bool {
+    h & CHECK_MASK == check_bits(b, h & SIZE_MASK, secret)
 }
 
 /// The size of a block from its header, for in-use and normal free headers.

@@ -80,9 +80,20 @@ fn init() {
     cfg.huge_threshold = o.huge_threshold;
     // An interposed sbrk manages the heap on purpose (and may cap it): respect its refusals.
     cfg.map_fallback = !os::sbrk_interposed();
+    let secret = os::random_u64() as usize;
+    tcache::set_header_secret(secret);
     GLOBAL.lock.lock();
-    // SAFETY: lock held.
-    unsafe { (*GLOBAL.heap.get()).set_config(cfg) };
+    // SAFETY: lock held. The secret changes only while no block exists (a recursive call from
+    // the C library during init may already have allocated: then the heap keeps its secret).
+    unsafe {
+        let h = &mut *GLOBAL.heap.get();
+        h.set_config(cfg);
+        if h.stats().segments == 0 && h.stats().huge_blocks == 0 {
+            h.set_secret(secret);
+        } else {
+            tcache::set_header_secret(h.secret());
+        }
+    }
     // SAFETY: taken above.
     unsafe { GLOBAL.lock.unlock() };
     // SAFETY: written once here, before READY is published; read only after.
@@ -339,7 +350,9 @@ pub unsafe fn realloc(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8
         unsafe { free(p, func) };
         return core::ptr::null_mut();
     }
-    // SAFETY: the heap validates p.
+    if tcache::is_listed(p as usize) {
+        misuse(Misuse::DoubleFree(p as usize), func);
+    }
     let r = with_heap(|h| {
         let mut err = None;
         // SAFETY: the heap validates p; align is a power of two (callers).

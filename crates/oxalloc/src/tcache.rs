@@ -22,7 +22,9 @@
 use crate::global;
 use crate::tls;
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use oxalloc_core::tag::{read, write, FLAGS, INUSE, MMAPPED, OWNER_SHIFT, SIZE_MASK, WORD};
+use oxalloc_core::tag::{
+    check_ok, read, write, FLAGS, INUSE, MMAPPED, OWNER_SHIFT, SIZE_MASK, WORD,
+};
 use oxalloc_os as os;
 
 /// Block sizes with a bin: 16, 32, ..., 1024 (bin index = size / 16).
@@ -42,16 +44,12 @@ struct Bin {
     head: usize,
     count: u32,
     limit: u32,
-    /// Blocks the next refill carves: starts at 1 and doubles up to `limit / 2`, so a size a
-    /// program uses a few times takes memory one block at a time, like the heap itself.
-    batch: u32,
 }
 
 const EMPTY_BIN: Bin = Bin {
     head: 0,
     count: 0,
     limit: 0,
-    batch: 1,
 };
 
 /// Counters of one cache, read racily for statistics.
@@ -76,7 +74,15 @@ struct Remote {
 pub struct TCache {
     /// The owner field of the blocks this cache owns (`usize::MAX` for the disabled cache).
     owner: usize,
+    /// Copies of SECRET and of the heap's range as of this cache's last refill (every block
+    /// this cache owns lies in it), so the fast paths read one cache line.
+    secret: usize,
+    lo: usize,
+    span: usize,
     bins: [Bin; CLASSES + 1],
+    /// Blocks the next refill of each bin carves: starts at 1 and doubles up to `limit / 2`,
+    /// so a size a program uses a few times takes memory one block at a time, like the heap.
+    batch: [u8; CLASSES + 1],
     id: usize,
     state: AtomicU8,
     /// Bytes the heap grew by for this thread since its cache was last given back.
@@ -89,7 +95,11 @@ pub struct TCache {
 /// room, so every operation takes the shared heap's path.
 static DISABLED: TCache = TCache {
     owner: usize::MAX,
+    secret: 0,
+    lo: 0,
+    span: 0,
     bins: [EMPTY_BIN; CLASSES + 1],
+    batch: [1; CLASSES + 1],
     id: 0,
     state: AtomicU8::new(DEAD),
     grown_since_flush: 0,
@@ -138,6 +148,26 @@ fn caches() -> impl Iterator<Item = *mut TCache> {
         .iter()
         .map(|e| e.load(Ordering::Acquire) as *mut TCache)
         .filter(|t| !t.is_null())
+}
+
+/// The heap's header-check secret, for checking headers without the heap's lock.
+static HEADER_SECRET: AtomicUsize = AtomicUsize::new(0);
+
+/// Records the heap's header-check secret (see `oxalloc_core::tag::check_ok`).
+pub fn set_header_secret(s: usize) {
+    HEADER_SECRET.store(s, Ordering::Relaxed);
+}
+
+/// Whether `p` is a cache-owned block that sits in a bin or remote list (freed).
+pub fn is_listed(p: usize) -> bool {
+    if !in_range(p) {
+        return false;
+    }
+    // SAFETY: p - 8 and p are inside the heap's range.
+    unsafe {
+        let h = read(p - WORD);
+        h >> OWNER_SHIFT != 0 && h & INUSE != 0 && looks_listed(read(p))
+    }
 }
 
 /// Sets up what caches need; called once from the allocator's initialisation.
@@ -204,7 +234,7 @@ pub fn try_alloc(n: usize) -> *mut u8 {
         }
         // SAFETY: p is a block in this bin; its first word is the encoded link, which is
         // cleared so that a later free does not take the block for a listed one.
-        bin.head = read(p) ^ secret();
+        bin.head = read(p) ^ (*tc).secret;
         write(p, 0);
         bin.count -= 1;
         p as *mut u8
@@ -219,11 +249,15 @@ pub fn try_alloc(n: usize) -> *mut u8 {
 #[inline(always)]
 pub unsafe fn try_free(p: usize) -> bool {
     let tc = tls::get() as *mut TCache;
-    if tc.is_null() || !in_range(p) {
+    if tc.is_null() {
         return false;
     }
-    // SAFETY: p - 8 is inside the heap's range (checked), so readable; tc is this thread's cache.
+    // SAFETY: tc is this thread's cache; p - 8 is read only once p is known to lie in the range
+    // of this cache's blocks (so it is heap memory).
     unsafe {
+        if p.wrapping_sub((*tc).lo) >= (*tc).span || !p.is_multiple_of(16) {
+            return false;
+        }
         let h = read(p - WORD);
         if h >> OWNER_SHIFT != (*tc).owner {
             return false;
@@ -233,10 +267,13 @@ pub unsafe fn try_free(p: usize) -> bool {
             return false;
         }
         let bin = (*tc).bins.get_unchecked_mut(k);
-        if bin.count >= bin.limit || looks_listed(read(p)) {
+        let s = (*tc).secret;
+        // A first word with the link tag may be a listed block (double free): the slow path
+        // looks closer.
+        if bin.count >= bin.limit || (read(p) ^ s) & 15 == 0 {
             return false;
         }
-        write(p, bin.head ^ secret());
+        write(p, bin.head ^ s);
         bin.head = p;
         bin.count += 1;
     }
@@ -279,9 +316,9 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
     let bs = k * 16;
     // SAFETY: tc is this thread's live cache; the heap is locked inside with_heap.
     unsafe {
-        let want = (*tc).bins[k].batch as usize;
-        if (*tc).bins[k].batch < (*tc).bins[k].limit / 2 {
-            (*tc).bins[k].batch *= 2;
+        let want = (*tc).batch[k] as usize;
+        if ((*tc).batch[k] as u32) < (*tc).bins[k].limit / 2 {
+            (*tc).batch[k] *= 2;
         }
         let id = (*tc).id;
         let (p, batch) = global::with_heap(|h| {
@@ -298,6 +335,8 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
             if lo < hi {
                 LO.store(lo, Ordering::Relaxed);
                 SPAN.store(hi - lo, Ordering::Relaxed);
+                (*tc).lo = lo;
+                (*tc).span = hi - lo;
             }
             r
         });
@@ -330,8 +369,13 @@ pub unsafe fn free_slow(p: usize, func: &str) -> bool {
     // SAFETY: p - 8 is inside the heap's range.
     let h = unsafe { read(p - WORD) };
     let owner = h >> OWNER_SHIFT;
-    if owner == 0 || h & INUSE == 0 || h & FLAGS == MMAPPED || owner > MAX_ID {
-        return false;
+    if owner == 0
+        || h & INUSE == 0
+        || h & FLAGS == MMAPPED
+        || owner > MAX_ID
+        || !check_ok(p - WORD, h, HEADER_SECRET.load(Ordering::Relaxed))
+    {
+        return false; // not a cache's block (or a damaged header): the heap's checks judge it
     }
     let ot = TABLE[owner].load(Ordering::Acquire) as *mut TCache;
     if ot.is_null() {
@@ -374,6 +418,13 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
         }
         let s = secret();
         let bin = &mut (*tc).bins[k];
+        if bin.count < bin.limit {
+            // The fast path only doubted the first word (checked by the caller): push.
+            write(p, bin.head ^ s);
+            bin.head = p;
+            bin.count += 1;
+            return;
+        }
         let keep = bin.limit as usize / 2;
         // Detach everything after the first `keep` blocks (the older ones).
         let mut q = bin.head;
@@ -599,7 +650,11 @@ fn create() -> *mut TCache {
         unsafe {
             mem.write(TCache {
                 owner: id,
+                secret: secret(),
+                lo: 0,
+                span: 0,
                 bins,
+                batch: [1; CLASSES + 1],
                 id,
                 state: AtomicU8::new(ALIVE),
                 grown_since_flush: 0,
