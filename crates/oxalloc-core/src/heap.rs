@@ -60,6 +60,9 @@ pub struct Config {
     /// Whether the heap may carry on from mappings when the end cannot move. Off when the end
     /// is managed by someone who caps it on purpose (an interposed `sbrk`).
     pub map_fallback: bool,
+    /// Whether large free ranges wait for the caller to give their pages back (after a delay,
+    /// with [`Heap::advise_all_free`]) instead of at once.
+    pub lazy_advise: bool,
 }
 
 impl Config {
@@ -72,6 +75,7 @@ impl Config {
         huge_threshold: 64 << 20,
         advise_threshold: 1 << 20,
         map_fallback: true,
+        lazy_advise: false,
     };
 }
 
@@ -181,6 +185,8 @@ pub struct Heap<S: Source> {
     hi: usize,
     /// The secret of the headers' check bits.
     secret: usize,
+    /// Bytes freed into large free ranges since their pages were last given back (lazy mode).
+    dirty: usize,
     /// Payloads of the last huge blocks unmapped (to name a second free a double free).
     unmapped: [usize; 8],
     unmapped_next: usize,
@@ -206,6 +212,7 @@ impl<S: Source> Heap<S> {
             lo: usize::MAX,
             hi: 0,
             secret: 0x5bd1_e995_3c6e_f372,
+            dirty: 0,
             unmapped: [0; 8],
             unmapped_next: 0,
             cfg,
@@ -977,7 +984,13 @@ impl<S: Source> Heap<S> {
                 size += ns;
             }
             if size >= self.cfg.advise_threshold && bsize >= self.cfg.advise_threshold / 16 {
-                self.advise(start, size);
+                if self.cfg.lazy_advise {
+                    // Given back later, if still free (see `dirty_bytes`): a block freed and
+                    // soon allocated again keeps its pages.
+                    self.dirty += bsize;
+                } else {
+                    self.advise(start, size);
+                }
             }
             make_free(start, size);
             if size >= 64 * 1024 && self.release_mapped_segment(start, size) {
@@ -1001,8 +1014,14 @@ impl<S: Source> Heap<S> {
         }
     }
 
+    /// Bytes freed into large free ranges whose pages were not given back yet (lazy mode).
+    pub fn dirty_bytes(&self) -> usize {
+        self.dirty
+    }
+
     /// Gives every free block's inner pages back (what `malloc_trim` does besides trimming).
     pub fn advise_all_free(&mut self) -> usize {
+        self.dirty = 0;
         let page = self.src.page_size();
         let mut total = 0;
         let mut i = self.bins.first_nonempty_from(bin_of(2 * page + 4 * WORD));

@@ -321,6 +321,17 @@ pub fn on_sigusr1(handler: extern "C" fn(i32)) -> bool {
     }
 }
 
+/// Milliseconds of a coarse monotonic clock (vDSO: no system call).
+pub fn now_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
 /// Registers fork handlers (`pthread_atfork`). Returns whether they were registered.
 pub fn at_fork(
     prepare: unsafe extern "C" fn(),

@@ -48,13 +48,41 @@ pub(crate) fn with_heap<R>(f: impl FnOnce(&mut ProcessHeap) -> R) -> R {
     ensure_init();
     GLOBAL.lock.lock();
     // SAFETY: the lock is held, so this is the only reference to the heap.
-    let r = f(unsafe { &mut *GLOBAL.heap.get() });
+    let h = unsafe { &mut *GLOBAL.heap.get() };
+    let r = f(h);
+    if h.dirty_bytes() > 0 {
+        purge_check(h);
+    }
     // SAFETY: taken above by this thread.
     unsafe { GLOBAL.lock.unlock() };
     if MAP_PENDING.load(Ordering::Relaxed) != 0 {
         map_pending();
     }
     r
+}
+
+/// When large free ranges stay free for a while (20 ms, checked every 64 heap operations), or
+/// grow past half the heap, their pages go back to the kernel. Called with the heap locked.
+#[cold]
+fn purge_check(h: &mut ProcessHeap) {
+    static OPS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+    static SINCE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+    if h.dirty_bytes() > h.heap_bytes() / 2 {
+        h.advise_all_free();
+        SINCE.store(0, Ordering::Relaxed);
+        return;
+    }
+    if OPS.fetch_add(1, Ordering::Relaxed) % 64 != 0 {
+        return;
+    }
+    let now = os::now_ms().max(1);
+    let since = SINCE.load(Ordering::Relaxed);
+    if since == 0 {
+        SINCE.store(now, Ordering::Relaxed);
+    } else if now.saturating_sub(since) >= 20 {
+        h.advise_all_free();
+        SINCE.store(0, Ordering::Relaxed);
+    }
 }
 
 #[cold]
@@ -80,6 +108,7 @@ fn init() {
     cfg.huge_threshold = o.huge_threshold;
     // An interposed sbrk manages the heap on purpose (and may cap it): respect its refusals.
     cfg.map_fallback = !os::sbrk_interposed();
+    cfg.lazy_advise = true;
     let secret = os::random_u64() as usize;
     tcache::set_header_secret(secret);
     GLOBAL.lock.lock();
@@ -349,6 +378,12 @@ pub unsafe fn realloc(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8
         // SAFETY: forwarded precondition.
         unsafe { free(p, func) };
         return core::ptr::null_mut();
+    }
+    if align == 16 {
+        // SAFETY: realloc_fast checks the block before using it; p is non-null, n > 0.
+        if let Some(q) = unsafe { tcache::realloc_fast(p as usize, n) } {
+            return q;
+        }
     }
     if tcache::is_listed(p as usize) {
         misuse(Misuse::DoubleFree(p as usize), func);

@@ -189,12 +189,12 @@ fn secret() -> usize {
 /// The batch a refill of bin `k` carves, and the bin's limit.
 const fn batch_and_limit(k: usize) -> (u32, u32) {
     let bs = k * 16;
-    let mut batch = 2048 / bs;
-    if batch < 2 {
-        batch = 2;
+    let mut batch = 8192 / bs;
+    if batch < 4 {
+        batch = 4;
     }
-    if batch > 32 {
-        batch = 32;
+    if batch > 64 {
+        batch = 64;
     }
     (batch as u32, 2 * batch as u32)
 }
@@ -278,6 +278,60 @@ pub unsafe fn try_free(p: usize) -> bool {
         bin.count += 1;
     }
     true
+}
+
+/// `realloc` without the heap's lock, when it can: the block already has room for `n` bytes
+/// (and uses at least half of it), or a block of some thread's cache grows into a block of this
+/// thread's cache (`n <= MAX_SMALL`). `None`: take the heap's path (which also judges misuse,
+/// shrinks in place and grows in place).
+///
+/// # Safety
+/// `p` is non-null; `n > 0`.
+pub unsafe fn realloc_fast(p: usize, n: usize) -> Option<*mut u8> {
+    let tc = tls::get() as *mut TCache;
+    if tc.is_null() {
+        return None;
+    }
+    // SAFETY: tc is this thread's cache; p's header is read only inside the heap's range.
+    unsafe {
+        if p.wrapping_sub((*tc).lo) >= (*tc).span || !p.is_multiple_of(16) {
+            return None;
+        }
+        let h = read(p - WORD);
+        if h >> OWNER_SHIFT == 0
+            || h & INUSE == 0
+            || h & FLAGS == MMAPPED
+            || !check_ok(p - WORD, h, HEADER_SECRET.load(Ordering::Relaxed))
+            || looks_listed(read(p))
+        {
+            return None;
+        }
+        let usable = (h & SIZE_MASK) - WORD;
+        if n <= usable {
+            // Shrinking stays in place: without the lock when the block stays at least half
+            // used, else by the heap, which splits off the tail.
+            return (n >= usable / 2).then_some(p as *mut u8);
+        }
+        if n > MAX_SMALL {
+            return None;
+        }
+        // Grow in place when the heap can (a free block or the top after this one): only the
+        // heap, under its lock, knows. A next block that is in use (its header carries valid
+        // check bits) rules that out, and the block moves into this thread's cache instead.
+        let next = p - WORD + (h & SIZE_MASK);
+        let nh = read(next);
+        if nh & INUSE == 0 || !check_ok(next, nh, HEADER_SECRET.load(Ordering::Relaxed)) {
+            return None;
+        }
+        let q = try_alloc(n);
+        let q = if q.is_null() { alloc_slow(n) } else { q };
+        if q.is_null() {
+            return None;
+        }
+        core::ptr::copy_nonoverlapping(p as *const u8, q, usable.min(n));
+        global::free(p as *mut u8, "realloc");
+        Some(q)
+    }
 }
 
 /// The slow path of a small allocation: makes the thread's cache, drains remote frees, or
