@@ -636,6 +636,36 @@ impl<S: Source> Heap<S> {
         self.stats.note_peak();
     }
 
+    /// Makes the mapping `[m, m + len)` (page-aligned, unused) a sealed segment holding one free
+    /// block, linked just below the current segment. Without a current segment it becomes the
+    /// current one.
+    unsafe fn adopt_free_mapping(&mut self, m: usize, len: usize) {
+        if self.seg == 0 {
+            // SAFETY: forwarded: the mapping is ours and unused.
+            unsafe { self.adopt_region(m, len, false) };
+            return;
+        }
+        let rec = m + 8;
+        let first = rec + SEG_RECORD;
+        let fence = m + len - WORD;
+        let size = fence - first;
+        // SAFETY: all writes are inside the unused mapping; the current record is ours.
+        unsafe {
+            write(rec, read(self.seg));
+            write(rec + WORD, fence | SEG_MAPPED);
+            write(self.seg, rec);
+            make_free(first, size);
+            self.bins.push(first, size);
+            write(fence, self.tag(fence, WORD) | INUSE);
+            set_prev_state(fence, size);
+        }
+        self.lo = self.lo.min(rec);
+        self.hi = self.hi.max(m + len);
+        self.stats.heap_bytes += m + len - rec;
+        self.stats.segments += 1;
+        self.stats.note_peak();
+    }
+
     /// Closes the current segment: the top chunk becomes a free block, a fence ends it.
     unsafe fn seal(&mut self) {
         let end = self.seg_end();
@@ -920,10 +950,14 @@ impl<S: Source> Heap<S> {
             self.stats.on_free(size);
             self.stats.mapped_bytes -= len;
             self.stats.huge_blocks -= 1;
-            self.stats.unmap_calls += 1;
-            self.src.unmap(m, len);
             self.unmapped[self.unmapped_next % 8] = p;
             self.unmapped_next += 1;
+            if self.src.unmap(m, len) {
+                self.stats.unmap_calls += 1;
+            } else {
+                // The mapping could not be given back: keep it as free memory of the heap.
+                self.adopt_free_mapping(m, len);
+            }
         }
     }
 
@@ -1068,12 +1102,14 @@ impl<S: Source> Heap<S> {
         let page = self.src.page_size();
         let map_start = rec & !(page - 1);
         let map_end = b + size + fsize;
-        // SAFETY: unlink the segment from the list, then give its mapping back.
+        if !self.src.unmap(map_start, map_end - map_start) {
+            return false; // kept: the block stays a free block of the segment
+        }
+        // SAFETY: the segment is gone; unlink its record from the list.
         unsafe { write(newer, older) };
         self.stats.heap_bytes -= map_end - rec;
         self.stats.segments -= 1;
         self.stats.unmap_calls += 1;
-        self.src.unmap(map_start, map_end - map_start);
         true
     }
 

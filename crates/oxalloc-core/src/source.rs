@@ -36,6 +36,17 @@ pub unsafe trait Source {
     }
 }
 
+/// [`ArraySource::fail_ops`]: `extend` fails.
+pub const OP_EXTEND: u8 = 1;
+/// [`ArraySource::fail_ops`]: `shrink_to` fails.
+pub const OP_SHRINK: u8 = 2;
+/// [`ArraySource::fail_ops`]: `map` fails.
+pub const OP_MAP: u8 = 4;
+/// [`ArraySource::fail_ops`]: `unmap` fails.
+pub const OP_UNMAP: u8 = 8;
+/// [`ArraySource::fail_ops`]: `advise_free` fails (it then leaves the pages as they are).
+pub const OP_ADVISE: u8 = 16;
+
 /// Counters kept by [`ArraySource`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SourceCalls {
@@ -67,8 +78,12 @@ pub struct ArraySource {
     pub can_map: bool,
     /// Byte written over memory each `extend` hands out (so `calloc` cannot assume zeroes).
     pub fill: Option<u8>,
-    /// The next this-many `extend` calls fail.
+    /// The next this-many calls of the kinds in `fail_ops` fail.
     pub fail_next: u32,
+    /// Which calls `fail_next` makes fail: a mask of the `OP_*` constants.
+    pub fail_ops: u8,
+    /// Bytes mapped and not unmapped.
+    pub mapped_live: usize,
     /// Call counters.
     pub calls: SourceCalls,
 }
@@ -89,6 +104,8 @@ impl ArraySource {
             can_map: true,
             fill: None,
             fail_next: 0,
+            fail_ops: OP_EXTEND | OP_MAP,
+            mapped_live: 0,
             calls: SourceCalls::default(),
         }
     }
@@ -119,6 +136,15 @@ impl ArraySource {
         self.brk_limit = self.cur;
     }
 
+    /// Whether this call of kind `op` is one that must fail.
+    fn injected(&mut self, op: u8) -> bool {
+        if self.fail_next > 0 && self.fail_ops & op != 0 {
+            self.fail_next -= 1;
+            return true;
+        }
+        false
+    }
+
     fn limit(&self) -> usize {
         self.brk_limit.min(self.map_floor)
     }
@@ -131,8 +157,7 @@ unsafe impl Source for ArraySource {
     }
 
     fn extend(&mut self, n: usize) -> Option<usize> {
-        if self.fail_next > 0 {
-            self.fail_next -= 1;
+        if self.injected(OP_EXTEND) {
             self.calls.failed_extends += 1;
             return None;
         }
@@ -151,7 +176,7 @@ unsafe impl Source for ArraySource {
     }
 
     fn shrink_to(&mut self, end: usize) -> bool {
-        if end < self.base || end > self.cur {
+        if self.injected(OP_SHRINK) || end < self.base || end > self.cur {
             return false;
         }
         self.cur = end;
@@ -160,8 +185,7 @@ unsafe impl Source for ArraySource {
     }
 
     fn map(&mut self, n: usize) -> Option<usize> {
-        if !self.can_map || self.fail_next > 0 {
-            self.fail_next = self.fail_next.saturating_sub(1);
+        if !self.can_map || self.injected(OP_MAP) {
             return None;
         }
         let floor = (self.map_floor & !4095).checked_sub(n)?;
@@ -169,6 +193,7 @@ unsafe impl Source for ArraySource {
             return None;
         }
         self.map_floor = floor;
+        self.mapped_live += n;
         if let Some(f) = self.fill {
             // SAFETY: [floor, floor + n) is inside the range owned by this source.
             unsafe { core::ptr::write_bytes(floor as *mut u8, f, n) };
@@ -178,14 +203,21 @@ unsafe impl Source for ArraySource {
     }
 
     fn unmap(&mut self, addr: usize, n: usize) -> bool {
+        if self.injected(OP_UNMAP) {
+            return false;
+        }
         if addr == self.map_floor {
             self.map_floor += n;
         }
+        self.mapped_live -= n;
         self.calls.unmaps += 1;
         true
     }
 
     fn advise_free(&mut self, addr: usize, n: usize) {
+        if self.injected(OP_ADVISE) {
+            return;
+        }
         // Pages given back read as zero afterwards.
         // SAFETY: the heap advises only free memory it owns inside this source's range.
         unsafe { core::ptr::write_bytes(addr as *mut u8, 0, n) };

@@ -25,6 +25,13 @@ proptest! {
     }
 
     #[test]
+    fn random_sequences_with_kernel_calls_failing(ops in prop::collection::vec(strategy::op(), 1..300)) {
+        // Small thresholds so that growing, shrinking, mapping, unmapping and advising all
+        // happen often, and the Fail ops hit every kind of call.
+        run(32 << 20, Config { min_grow: 512, grow_shift: 10, trim_threshold: 2048, huge_threshold: 40_000, advise_threshold: 16_384, ..Config::DEFAULT }, true, &ops)?;
+    }
+
+    #[test]
     fn random_sequences_with_eager_trimming(ops in prop::collection::vec(strategy::op(), 1..300)) {
         run(16 << 20, Config { min_grow: 64, grow_shift: 12, trim_threshold: 0, ..Config::DEFAULT }, true, &ops)?;
     }

@@ -32,6 +32,9 @@ pub enum Op {
     Batch { class: u8, k: u8, owner: u16 },
     /// Whether the heap may grow (a thread cache turns growth off while it has blocks to give back).
     MayGrow { on: bool },
+    /// The next `n` calls to the source of the kinds in `mask` (`OP_EXTEND | OP_SHRINK |
+    /// OP_MAP | OP_UNMAP | OP_ADVISE`) fail.
+    Fail { mask: u8, n: u8 },
 }
 
 /// A live object in the shadow model.
@@ -277,6 +280,11 @@ impl Replay {
             Op::MayGrow { on } => {
                 self.heap.set_may_grow(on);
             }
+            Op::Fail { mask, n } => {
+                let src = self.heap.source_mut();
+                src.fail_ops = mask & 31;
+                src.fail_next = n as u32;
+            }
         }
         if self.check_every_step {
             self.heap
@@ -317,6 +325,24 @@ impl Replay {
                 c.in_use_blocks
             ));
         }
+        // Nothing leaks: every byte still mapped from the source belongs to a segment of the
+        // heap (a mapping that could not be given back became one).
+        let mut held = 0usize;
+        self.heap.walk(|it| match it {
+            oxalloc_core::walk::Item::Segment {
+                start,
+                end,
+                mapped: true,
+            } => held += end - (start & !4095),
+            oxalloc_core::walk::Item::Huge { size, .. } => held += size,
+            _ => {}
+        });
+        let live = self.heap.source().mapped_live;
+        if live != held {
+            return Err(format!(
+                "{live} bytes mapped, but the heap holds {held} of them"
+            ));
+        }
         Ok(())
     }
 }
@@ -350,6 +376,7 @@ pub mod strategy {
             1 => Just(Op::AdviseAll),
             2 => (any::<u8>(), any::<u8>(), any::<u16>()).prop_map(|(class, k, owner)| Op::Batch { class, k, owner }),
             1 => any::<bool>().prop_map(|on| Op::MayGrow { on }),
+            1 => (1u8..32, 1u8..4).prop_map(|(mask, n)| Op::Fail { mask, n }),
         ]
     }
 }
