@@ -60,9 +60,15 @@ fn build(file: &str, extra: &[&Path]) -> PathBuf {
 
 /// Runs `exe` with liboxalloc.so preloaded; asserts success; returns stdout.
 fn run_preloaded(exe: &Path, args: &[&str]) -> String {
+    run_preloaded_env(exe, args, &[])
+}
+
+/// As [`run_preloaded`], with more environment variables.
+fn run_preloaded_env(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let o = Command::new(exe)
         .args(args)
         .env("LD_PRELOAD", lib("liboxalloc.so"))
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -139,4 +145,15 @@ fn multithreaded_cpp_program_matches_glibc() {
     let ours = run_preloaded(&exe, &[]);
     let theirs = Command::new(&exe).output().unwrap();
     assert_eq!(ours, String::from_utf8_lossy(&theirs.stdout));
+}
+
+#[test]
+fn hardened_mode_runs_the_conformance_suite_threads_and_cpp() {
+    let env = [("OXALLOC_SECURE", "1")];
+    let exe = build("conformance.c", &[]);
+    assert!(run_preloaded_env(&exe, &[], &env).contains("conformance ok"));
+    let exe = build("threads.c", &[]);
+    run_preloaded_env(&exe, &["30000"], &env);
+    let exe = build("cxx.cpp", &[]);
+    run_preloaded_env(&exe, &[], &env);
 }

@@ -72,7 +72,7 @@ fn purge_check(h: &mut ProcessHeap) {
         SINCE.store(0, Ordering::Relaxed);
         return;
     }
-    if OPS.fetch_add(1, Ordering::Relaxed) % 64 != 0 {
+    if !OPS.fetch_add(1, Ordering::Relaxed).is_multiple_of(64) {
         return;
     }
     let now = os::now_ms().max(1);
@@ -128,6 +128,9 @@ fn init() {
     // SAFETY: written once here, before READY is published; read only after.
     unsafe { *OPTIONS.0.get() = o };
     tcache::init();
+    if o.secure {
+        crate::secure::enable();
+    }
     STATE.store(READY, Ordering::Release);
     os::at_fork(fork_prepare, fork_parent, fork_child);
     if o.stats {
@@ -281,7 +284,15 @@ pub fn alloc(n: usize, align: usize) -> *mut u8 {
 /// Allocates from the shared heap (under its lock). Before the heap grows, the calling thread's
 /// cached blocks go back to it, so they can merge and serve the request.
 pub fn heap_alloc(n: usize, align: usize) -> *mut u8 {
-    // SAFETY: align is a power of two (all callers pass 8, 16 or a checked value).
+    ensure_init();
+    if crate::secure::on() {
+        return crate::secure::alloc(n, align);
+    }
+    raw_heap_alloc(n, align)
+}
+
+/// [`heap_alloc`] without the hardened mode's additions.
+pub fn raw_heap_alloc(n: usize, align: usize) -> *mut u8 {
     let p = with_heap(|h| {
         tcache::with_growth_policy(h, |h| {
             // SAFETY: align is a power of two (callers).
@@ -316,7 +327,8 @@ pub fn calloc(nmemb: usize, size: usize, align: usize, classic: bool) -> *mut u8
         unsafe {
             let usable =
                 (oxalloc_core::tag::read(p as usize - 8) & oxalloc_core::tag::SIZE_MASK) - 8;
-            let usable = if usable >= n && usable < n + 4096 {
+            // (The hardened mode keeps a canary in the last word: zero only what was asked.)
+            let usable = if usable >= n && usable < n + 4096 && !crate::secure::on() {
                 usable
             } else {
                 n
@@ -348,6 +360,11 @@ pub unsafe fn free(p: *mut u8, func: &str) {
 #[inline(never)]
 unsafe fn free_slow(p: *mut u8, func: &str) {
     let e = os::errno();
+    if crate::secure::on() {
+        crate::secure::free(p, func);
+        os::set_errno(e);
+        return;
+    }
     // SAFETY: free_slow validates the header before using the block.
     if !unsafe { tcache::free_slow(p as usize, func) } {
         // SAFETY: the heap validates p before touching the block.
@@ -378,6 +395,13 @@ pub unsafe fn realloc(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8
         // SAFETY: forwarded precondition.
         unsafe { free(p, func) };
         return core::ptr::null_mut();
+    }
+    if crate::secure::on() {
+        let q = crate::secure::realloc(p, n, align, func);
+        if q.is_null() {
+            os::set_errno(os::ENOMEM);
+        }
+        return q;
     }
     if align == 16 {
         // SAFETY: realloc_fast checks the block before using it; p is non-null, n > 0.
@@ -417,6 +441,9 @@ pub unsafe fn realloc(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8
 
 /// The usable size of the block `p` (0 for null). Misuse ends the process.
 pub fn usable_size(p: *mut u8) -> usize {
+    if crate::secure::on() {
+        return crate::secure::usable_size(p);
+    }
     match with_heap(|h| h.usable_size(p)) {
         Ok(n) => n,
         Err(m) => misuse(m, "malloc_usable_size"),

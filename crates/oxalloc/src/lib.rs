@@ -17,6 +17,7 @@
 pub mod global;
 pub mod options;
 mod report;
+mod secure;
 mod source;
 mod tcache;
 mod tls;

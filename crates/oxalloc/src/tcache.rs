@@ -343,7 +343,7 @@ pub fn alloc_slow(n: usize) -> *mut u8 {
     if tc.is_null() {
         tc = create();
     }
-    if core::ptr::eq(tc, &DISABLED) {
+    if core::ptr::eq(tc, &DISABLED) || crate::secure::on() {
         return global::heap_alloc(n, 16);
     }
     let k = (n + 23) >> 4;
@@ -664,6 +664,11 @@ fn collect_orphans(heap: &mut global::ProcessHeap) {
 #[cold]
 fn create() -> *mut TCache {
     global::ensure_init();
+    if crate::secure::on() {
+        // Hardened mode: no caches, every block is checked on every free.
+        tls::set(&DISABLED as *const TCache as usize);
+        return &DISABLED as *const TCache as *mut TCache;
+    }
     // A dead thread's cache first: its id, and any remote frees that reached it.
     let mut tc: *mut TCache = core::ptr::null_mut();
     if DEAD_COUNT.load(Ordering::Relaxed) > 0 {
