@@ -40,6 +40,10 @@ void *pvalloc(size_t size);
 size_t malloc_usable_size(void *ptr);
 int malloc_trim(size_t pad);
 void malloc_stats(void);
+
+/* oxalloc extras. */
+/* Runs the heap checker: 0 when every invariant holds, else -1 (and one line on stderr). */
+int oxalloc_check(void);
 int mallopt(int param, int value);
 
 #ifdef __cplusplus

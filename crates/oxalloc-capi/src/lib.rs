@@ -130,6 +130,19 @@ pub extern "C" fn malloc_trim(pad: usize) -> c_int {
     g::trim(pad) as c_int
 }
 
+/// Runs the heap checker on the whole heap: 0 when every invariant holds, else -1 after one
+/// line on stderr naming the broken invariant (for tests and debugging).
+#[no_mangle]
+pub extern "C" fn oxalloc_check() -> c_int {
+    match g::check() {
+        Ok(()) => 0,
+        Err(e) => {
+            g::report_check_failure(e);
+            -1
+        }
+    }
+}
+
 #[no_mangle]
 pub extern "C" fn malloc_stats() {
     g::print_stats()

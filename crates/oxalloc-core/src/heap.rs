@@ -98,6 +98,8 @@ pub enum Misuse {
     /// The block is valid but a neighbour's boundary tag does not agree: memory next to it was
     /// overwritten (e.g. an overflow from this block into the next one's header).
     Corrupted(usize),
+    /// The canary after the block's data was overwritten (hardened mode): a buffer overflow.
+    Overflow(usize),
 }
 
 impl Misuse {
@@ -107,7 +109,8 @@ impl Misuse {
             Misuse::DoubleFree(a)
             | Misuse::InvalidPointer(a)
             | Misuse::BadHeader(a)
-            | Misuse::Corrupted(a) => a,
+            | Misuse::Corrupted(a)
+            | Misuse::Overflow(a) => a,
         }
     }
 
@@ -118,6 +121,7 @@ impl Misuse {
             Misuse::InvalidPointer(_) => "invalid pointer",
             Misuse::BadHeader(_) => "invalid pointer or corrupted block header at",
             Misuse::Corrupted(_) => "corrupted heap (next block's header overwritten) after",
+            Misuse::Overflow(_) => "buffer overflow past the end of",
         }
     }
 }

@@ -244,6 +244,7 @@ pub fn misuse(m: Misuse, func: &str) -> ! {
         Misuse::DoubleFree(_) if func.starts_with("realloc") || func.starts_with("myrealloc") => {
             "realloc of freed block"
         }
+        Misuse::DoubleFree(_) if func == "malloc_usable_size" => "use of freed block",
         _ => m.what(),
     };
     msg.str("oxalloc: ")
@@ -441,6 +442,9 @@ pub unsafe fn realloc(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8
 
 /// The usable size of the block `p` (0 for null). Misuse ends the process.
 pub fn usable_size(p: *mut u8) -> usize {
+    if tcache::is_listed(p as usize) {
+        misuse(Misuse::DoubleFree(p as usize), "malloc_usable_size");
+    }
     if crate::secure::on() {
         return crate::secure::usable_size(p);
     }
@@ -462,18 +466,37 @@ pub fn set_errno(e: i32) {
 
 /// The process heap's statistics.
 pub fn stats() -> Stats {
-    with_heap(|h| h.stats())
+    let mut s = with_heap(|h| h.stats());
+    // Thread caches beyond the static pool live in heap blocks: metadata, not the program's.
+    let (blocks, bytes) = tcache::metadata();
+    s.in_use_blocks = s.in_use_blocks.saturating_sub(blocks);
+    s.in_use_bytes = s.in_use_bytes.saturating_sub(bytes);
+    s
 }
 
 /// Gives back to the kernel what the top of the heap holds above `pad` bytes; returns whether
 /// anything was given back.
 pub fn trim(pad: usize) -> bool {
-    with_heap(|h| h.trim(pad) + h.advise_all_free()) > 0
+    with_heap(|h| {
+        tcache::flush_current_locked(h);
+        h.trim(pad) + h.advise_all_free()
+    }) > 0
 }
 
 /// Runs the heap checker on the process heap; returns a message on failure.
 pub fn check() -> Result<(), oxalloc_core::CheckError> {
     with_heap(|h| h.check().map(|_| ()))
+}
+
+/// Writes one line on stderr for a heap-checker failure.
+pub fn report_check_failure(e: oxalloc_core::CheckError) {
+    let mut m = os::MsgBuf::new();
+    m.str("oxalloc: heap check failed: ")
+        .str(e.what)
+        .str(" at ")
+        .hex(e.addr as u64)
+        .str("\n");
+    m.write_stderr();
 }
 
 /// Writes the statistics summary to stderr (no allocation).

@@ -86,7 +86,7 @@ fn check(p: *mut u8, func: &str) -> usize {
     // SAFETY: the block has `u` usable bytes (validated above).
     let c = unsafe { ((p as usize + u - 8) as *const usize).read_unaligned() };
     if c != canary(p as usize) {
-        misuse(Misuse::Corrupted(p as usize), func);
+        misuse(Misuse::Overflow(p as usize), func);
     }
     u - 8
 }

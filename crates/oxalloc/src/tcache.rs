@@ -116,7 +116,7 @@ static DISABLED: TCache = TCache {
 #[allow(clippy::declare_interior_mutable_const)]
 const NO_CACHE: AtomicUsize = AtomicUsize::new(0);
 /// How many caches live in static memory.
-const POOL_CACHES: usize = 8;
+const POOL_CACHES: usize = 32;
 
 /// Static memory for the first caches (each slot is written once, by the thread that takes it).
 struct Pool([core::cell::UnsafeCell<core::mem::MaybeUninit<TCache>>; POOL_CACHES]);
@@ -126,6 +126,19 @@ unsafe impl Sync for Pool {}
 const POOL_SLOT: core::cell::UnsafeCell<core::mem::MaybeUninit<TCache>> =
     core::cell::UnsafeCell::new(core::mem::MaybeUninit::uninit());
 static POOL: Pool = Pool([POOL_SLOT; POOL_CACHES]);
+
+/// Caches that live in heap blocks (beyond the static pool): allocator metadata, not the
+/// program's memory, so the statistics leave them out.
+static META_BLOCKS: AtomicUsize = AtomicUsize::new(0);
+static META_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// `(blocks, bytes)` of heap memory that holds caches (a cache is never freed: it is adopted).
+pub fn metadata() -> (usize, usize) {
+    (
+        META_BLOCKS.load(Ordering::Relaxed),
+        META_BYTES.load(Ordering::Relaxed),
+    )
+}
 
 /// Every cache ever made, by id (index 0 unused). Untouched pages of this table cost nothing.
 static TABLE: [AtomicUsize; MAX_ID + 1] = [NO_CACHE; MAX_ID + 1];
@@ -443,6 +456,9 @@ pub unsafe fn free_slow(p: usize, func: &str) -> bool {
         let tc = tls::get() as *mut TCache;
         if core::ptr::eq(ot, tc) {
             free_own_slow(tc, p, h);
+        } else if (*ot).state.load(Ordering::Acquire) == DEAD {
+            // Its thread has exited: nobody would drain a remote list soon. To the heap.
+            global::with_heap(|heap| heap.free_owned(p));
         } else {
             // Another thread's block: onto its remote list, without its lock.
             let s = secret();
@@ -638,6 +654,20 @@ pub fn with_growth_policy<T>(
     None
 }
 
+/// Gives back every block the calling thread's cache holds (`malloc_trim`). Called with the
+/// heap locked.
+pub fn flush_current_locked(heap: &mut global::ProcessHeap) {
+    let tc = tls::get() as *mut TCache;
+    if tc.is_null() || core::ptr::eq(tc, &DISABLED) {
+        return;
+    }
+    // SAFETY: tc is this thread's live cache; the heap is locked.
+    unsafe {
+        flush_all_locked(tc, heap);
+        (*tc).grown_since_flush = 0;
+    }
+}
+
 /// Frees the remote lists of exited threads' caches into the heap. Called with the heap locked.
 fn collect_orphans(heap: &mut global::ProcessHeap) {
     if DEAD_COUNT.load(Ordering::Relaxed) == 0 {
@@ -696,7 +726,14 @@ fn create() -> *mut TCache {
         let mem = if id <= POOL_CACHES {
             POOL.0[id - 1].get().cast::<TCache>()
         } else {
-            global::heap_alloc(core::mem::size_of::<TCache>(), 64) as *mut TCache
+            let m = global::heap_alloc(core::mem::size_of::<TCache>(), 64) as *mut TCache;
+            if !m.is_null() {
+                META_BLOCKS.fetch_add(1, Ordering::Relaxed);
+                // SAFETY: m is a fresh heap block; its header gives its size.
+                let size = unsafe { read(m as usize - WORD) } & SIZE_MASK;
+                META_BYTES.fetch_add(size, Ordering::Relaxed);
+            }
+            m
         };
         if mem.is_null() {
             return &DISABLED as *const TCache as *mut TCache; // no memory: try again later

@@ -1,0 +1,514 @@
+/* Heap misuse cases for oxalloc's misuse detection (tests/misuse.rs runs each one in a child).
+ *
+ *   ./misuse <case>      runs one case;   ./misuse --list   prints every case name
+ *
+ * Each case sets up its misuse, prints `addr 0x...` (the pointer it is about to pass, which is
+ * the address the allocator must name) on stdout, then commits the misuse exactly once. If the
+ * process survives, it prints `NOT DETECTED` and exits 0. A case whose setup does not come out
+ * as intended (e.g. two blocks that should be neighbours are not) prints `SETUP FAILED: ...` and
+ * exits 2, so that a test never judges a misuse that did not happen.
+ *
+ * The expected message of every case (kind, address, function) is listed in tests/misuse.rs.
+ * Built with `gcc -O0 -fno-builtin -pthread`; it runs under glibc's malloc as well (the classic
+ * `my*` names are looked up with dlsym, and a case that needs them exits 3 when they are missing).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Defeats any optimisation across the misuse (the program is built at -O0 anyway). */
+static void *volatile sink;
+#define OPAQUE(p) (sink = (void *)(p), (void *)sink)
+
+static void addr(const void *p) { printf("addr %p\n", p); }
+
+static void survived(void) {
+    printf("NOT DETECTED\n");
+    exit(0);
+}
+
+static void setup_failed(const char *why) {
+    printf("SETUP FAILED: %s\n", why);
+    exit(2);
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n);
+    if (!p) setup_failed("malloc returned NULL");
+    memset(p, 0x5a, n);
+    return p;
+}
+
+/* ---- double frees ---------------------------------------------------------------------- */
+
+static void double_free_immediate(void) {
+    char *p = xmalloc(64);
+    free(p);
+    addr(p);
+    free(OPAQUE(p));
+}
+
+/* Other mallocs and frees between the two frees; p's neighbours stay in use (so p is never
+ * merged) and no request in between is small enough to be served by p's block. */
+static void double_free_delayed(void) {
+    char *before = xmalloc(64), *p = xmalloc(64), *after = xmalloc(64);
+    free(p);
+    void *keep[64];
+    for (int i = 0; i < 64; i++) keep[i] = xmalloc(96 + (size_t)i * 61);
+    for (int i = 0; i < 64; i += 2) free(keep[i]);
+    for (int i = 0; i < 32; i++) free(xmalloc(200 + (size_t)i * 300));
+    void *big = xmalloc(200000);
+    free(big);
+    for (int i = 1; i < 64; i += 2) {
+        char *q = keep[i];
+        if (p >= q && p < q + malloc_usable_size(q)) setup_failed("p was handed out again");
+    }
+    addr(p);
+    free(OPAQUE(p));
+    (void)before, (void)after;
+}
+
+/* 1 MiB: above every thread-cache class, merged and madvised when freed. Nothing follows it, so
+ * the first free gives it back to the top of the heap (and perhaps the kernel). */
+static void double_free_large(void) {
+    char *p = xmalloc(1 << 20);
+    free(p);
+    addr(p);
+    free(OPAQUE(p));
+}
+
+/* 100 MiB: a mapping of its own, unmapped by the first free. */
+static void double_free_huge(void) {
+    char *p = xmalloc(100 << 20);
+    free(p);
+    addr(p);
+    free(OPAQUE(p));
+}
+
+static void double_free_small_cached(void) {
+    char *p = xmalloc(16);
+    free(p);
+    addr(p);
+    free(OPAQUE(p));
+}
+
+static void double_free_calloc(void) {
+    char *p = calloc(10, 10);
+    if (!p) setup_failed("calloc");
+    free(p);
+    addr(p);
+    free(OPAQUE(p));
+}
+
+static void double_free_memalign(void) {
+    void *p;
+    if (posix_memalign(&p, 4096, 100)) setup_failed("posix_memalign");
+    free(p);
+    addr(p);
+    free(OPAQUE(p));
+}
+
+/* realloc(p, 0) frees p (glibc's and oxalloc's choice) and returns NULL: p is gone. */
+static void double_free_realloc_zero(void) {
+    char *p = xmalloc(100);
+    void *r = realloc(p, 0);
+    if (r) setup_failed("realloc(p, 0) did not free p");
+    addr(p);
+    free(OPAQUE(p));
+}
+
+/* The classic free after realloc moved the block: the old pointer was freed by realloc. */
+static void free_after_realloc_moved(void) {
+    char *p = xmalloc(32);
+    char *guard = xmalloc(32); /* so p cannot grow in place */
+    char *q = realloc(p, 4000);
+    if (!q) setup_failed("realloc");
+    if (q == p) setup_failed("realloc did not move");
+    addr(p);
+    free(OPAQUE(p));
+    (void)guard;
+}
+
+/* Thread A (main) allocates, thread B frees twice (while A is alive). */
+static void *free_twice(void *arg) {
+    free(arg);
+    addr(arg);
+    free(OPAQUE(arg));
+    survived();
+    return NULL;
+}
+
+static void double_free_other_thread(void) {
+    char *p = xmalloc(64);
+    pthread_t t;
+    pthread_create(&t, NULL, free_twice, p);
+    pthread_join(t, NULL);
+}
+
+/* Thread A (main) allocates, thread B frees and stays alive, then A frees again. */
+static _Atomic int b_freed;
+static void *free_once_and_wait(void *arg) {
+    free(arg);
+    b_freed = 1;
+    for (;;) pause();
+    return NULL;
+}
+
+static void double_free_other_thread_back(void) {
+    char *p = xmalloc(64);
+    pthread_t t;
+    pthread_create(&t, NULL, free_once_and_wait, p);
+    while (!b_freed) usleep(100);
+    addr(p);
+    free(OPAQUE(p));
+}
+
+/* Thread B allocates and frees, then exits (its cache goes back); main frees again. */
+static void *alloc_free_exit(void *arg) {
+    char *p = xmalloc(48);
+    free(p);
+    *(void **)arg = p;
+    return NULL;
+}
+
+static void double_free_thread_exited(void) {
+    void *p = NULL;
+    pthread_t t;
+    pthread_create(&t, NULL, alloc_free_exit, &p);
+    pthread_join(t, NULL);
+    addr(p);
+    free(OPAQUE(p));
+}
+
+/* Double free in a child after fork; the parent dies of the child's signal. */
+static void double_free_fork_child(void) {
+    char *p = xmalloc(64);
+    addr(p);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) setup_failed("fork");
+    if (pid == 0) {
+        free(p);
+        free(OPAQUE(p));
+        survived();
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid) setup_failed("waitpid");
+    if (WIFSIGNALED(st)) {
+        signal(WTERMSIG(st), SIG_DFL);
+        raise(WTERMSIG(st));
+    }
+    exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+}
+
+/* b is freed and merged with both neighbours; then b (now the middle of a free span, its old
+ * header still there) is freed again. 2000 bytes: above the thread-cache classes. */
+static void free_into_merged_span(void) {
+    char *a = xmalloc(2000), *b = xmalloc(2000), *c = xmalloc(2000), *guard = xmalloc(2000);
+    if (b != a + 2016 || c != b + 2016) setup_failed("a, b, c are not neighbours");
+    free(a);
+    free(c);
+    free(b);
+    addr(b);
+    free(OPAQUE(b));
+    (void)guard;
+}
+
+/* Classic names (oxalloc.h): looked up at run time so the program also runs under glibc. */
+static void myfree_double(void) {
+    void *(*mymalloc)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "mymalloc");
+    void (*myfree)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "myfree");
+    if (!mymalloc || !myfree) {
+        printf("UNSUPPORTED: no mymalloc/myfree\n");
+        exit(3);
+    }
+    char *p = mymalloc(40);
+    if (!p) setup_failed("mymalloc");
+    myfree(p);
+    addr(p);
+    myfree(OPAQUE(p));
+}
+
+/* ---- pointers never handed out ---------------------------------------------------------- */
+
+static void free_stack(void) {
+    char buf[256] __attribute__((aligned(16)));
+    memset(buf, 0, sizeof buf);
+    addr(buf + 64);
+    free(OPAQUE(buf + 64));
+}
+
+static char global_buf[4096] __attribute__((aligned(16)));
+
+static void free_global(void) {
+    addr(global_buf + 64);
+    free(OPAQUE(global_buf + 64));
+}
+
+static void free_small_int(void) {
+    addr((void *)8);
+    free(OPAQUE(8));
+}
+
+/* A wild pointer far above user space (kernel half). */
+static void free_wild_high(void) {
+    void *p = (void *)0xffff800000001010ull;
+    addr(p);
+    free(OPAQUE(p));
+}
+
+static void free_other_mapping(void) {
+    char *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) setup_failed("mmap");
+    addr(m);
+    free(OPAQUE(m));
+}
+
+/* Another allocator's memory: a mapping holding blocks with plausible one-word headers (an
+ * in-use 64-byte block followed by another), as a bump allocator of the same design would
+ * write them. Only a check of where the pointer lies can tell it is not oxalloc's. */
+static void free_foreign_fake_header(void) {
+    char *m = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) setup_failed("mmap");
+    char *p = m + 4096;
+    ((uint64_t *)p)[-1] = 64 | 3;    /* size 64, in use, previous in use */
+    ((uint64_t *)(p + 56))[0] = 64 | 3; /* the next block's header */
+    memset(p, 0x11, 56);
+    addr(p);
+    free(OPAQUE(p));
+}
+
+static void free_interior(void) {
+    char *p = xmalloc(256);
+    addr(p + 16);
+    free(OPAQUE(p + 16));
+}
+
+static void free_misaligned(void) {
+    char *p = xmalloc(64);
+    addr(p + 1);
+    free(OPAQUE(p + 1));
+}
+
+static void free_interior_aligned(void) {
+    void *v;
+    if (posix_memalign(&v, 64, 256)) setup_failed("posix_memalign");
+    char *p = v;
+    memset(p, 0x5a, 256);
+    addr(p + 64);
+    free(OPAQUE(p + 64));
+}
+
+/* An interior pointer whose preceding word was written by the program to look exactly like an
+ * in-use header (size 64, flags 3), with a plausible next header 64 bytes on. */
+static void free_interior_fake_header(void) {
+    char *p = xmalloc(512);
+    uint64_t *w = (uint64_t *)p;
+    w[1] = 64 | 3;      /* "header" of p + 16 */
+    w[1 + 8] = 64 | 3;  /* "header" of p + 80 */
+    addr(p + 16);
+    free(OPAQUE(p + 16));
+}
+
+/* ---- realloc ----------------------------------------------------------------------------- */
+
+static void realloc_freed(void) {
+    char *p = xmalloc(64);
+    free(p);
+    addr(p);
+    void *q = realloc(OPAQUE(p), 128);
+    (void)q;
+}
+
+static void realloc_freed_large(void) {
+    char *p = xmalloc(300000);
+    char *guard = xmalloc(64);
+    free(p);
+    addr(p);
+    void *q = realloc(OPAQUE(p), 400000);
+    (void)q, (void)guard;
+}
+
+static void realloc_invalid(void) {
+    char buf[128] __attribute__((aligned(16)));
+    memset(buf, 0, sizeof buf);
+    addr(buf + 32);
+    void *q = realloc(OPAQUE(buf + 32), 100);
+    (void)q;
+}
+
+static void realloc_interior(void) {
+    char *p = xmalloc(256);
+    addr(p + 32);
+    void *q = realloc(OPAQUE(p + 32), 512);
+    (void)q;
+}
+
+/* ---- header overwritten by an overflow from the block before --------------------------- */
+
+/* Two neighbouring malloc(24) blocks (p, q) with q right after p's usable bytes. */
+static void neighbours24(char **pp, char **qq) {
+    char *v[16];
+    for (int i = 0; i < 16; i++) v[i] = xmalloc(24);
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 16; j++)
+            if (v[j] == v[i] + malloc_usable_size(v[i]) + 8) {
+                *pp = v[i];
+                *qq = v[j];
+                return;
+            }
+    setup_failed("no two malloc(24) blocks are neighbours");
+}
+
+/* Writes 16 bytes past p's usable size: over q's header and q's first 8 bytes. */
+static void overflow16(char *p) { memset(p + malloc_usable_size(p), 'A', 16); }
+
+static void overflow_into_next_header_free_next(void) {
+    char *p, *q;
+    neighbours24(&p, &q);
+    overflow16(p);
+    addr(q);
+    free(OPAQUE(q));
+}
+
+static void overflow_free_first(void) {
+    char *p, *q;
+    neighbours24(&p, &q);
+    overflow16(p);
+    /* The overflowing block goes first (a thread cache may take it back without looking at its
+     * neighbour); the damage must be reported when the neighbour is freed at the latest. */
+    addr(q);
+    free(OPAQUE(p));
+    free(OPAQUE(q));
+}
+
+/* In the hardened mode, the canary after a block catches an overflow out of it when the block
+ * itself is freed, before the neighbour is touched. */
+static void overflow_canary_hardened(void) {
+    char *p = xmalloc(24);
+    size_t n = malloc_usable_size(p);
+    memset(p, 'A', n + 8);
+    addr(p);
+    free(OPAQUE(p));
+}
+
+/* The classic off-by-one: a string's terminating NUL one byte past the usable size clears the
+ * low byte of the next header (its size's low bits and every flag). */
+static void overflow_off_by_one_nul(void) {
+    char *p, *q;
+    neighbours24(&p, &q);
+    size_t n = malloc_usable_size(p);
+    memset(p, 'x', n);
+    p[n] = 0;
+    addr(q);
+    free(OPAQUE(q));
+}
+
+/* The same off-by-one in a larger block (outside the thread caches), the overflowing block freed. */
+static void overflow_large_free_first(void) {
+    char *p = xmalloc(4000), *q = xmalloc(4000), *guard = xmalloc(64);
+    if (q != p + malloc_usable_size(p) + 8) setup_failed("p and q are not neighbours");
+    memset(p + malloc_usable_size(p), 'B', 16);
+    addr(p);
+    free(OPAQUE(p));
+    (void)guard;
+}
+
+/* ---- other entry points ------------------------------------------------------------------ */
+
+static void usable_size_freed(void) {
+    char *p = xmalloc(64);
+    free(p);
+    addr(p);
+    size_t n = malloc_usable_size(OPAQUE(p));
+    printf("usable %zu\n", n);
+}
+
+static void usable_size_invalid(void) {
+    char buf[64] __attribute__((aligned(16)));
+    memset(buf, 0, sizeof buf);
+    addr(buf + 16);
+    size_t n = malloc_usable_size(OPAQUE(buf + 16));
+    printf("usable %zu\n", n);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+struct kase {
+    const char *name;
+    void (*run)(void);
+};
+
+#define CASE(f) {#f, f}
+static const struct kase cases[] = {
+    CASE(double_free_immediate),
+    CASE(double_free_delayed),
+    CASE(double_free_large),
+    CASE(double_free_huge),
+    CASE(double_free_other_thread),
+    CASE(double_free_other_thread_back),
+    CASE(double_free_thread_exited),
+    CASE(double_free_small_cached),
+    CASE(double_free_calloc),
+    CASE(double_free_memalign),
+    CASE(double_free_realloc_zero),
+    CASE(double_free_fork_child),
+    CASE(free_after_realloc_moved),
+    CASE(free_into_merged_span),
+    CASE(myfree_double),
+    CASE(free_stack),
+    CASE(free_global),
+    CASE(free_small_int),
+    CASE(free_wild_high),
+    CASE(free_other_mapping),
+    CASE(free_foreign_fake_header),
+    CASE(free_interior),
+    CASE(free_misaligned),
+    CASE(free_interior_aligned),
+    CASE(free_interior_fake_header),
+    CASE(realloc_freed),
+    CASE(realloc_freed_large),
+    CASE(realloc_invalid),
+    CASE(realloc_interior),
+    CASE(overflow_into_next_header_free_next),
+    CASE(overflow_free_first),
+    CASE(overflow_canary_hardened),
+    CASE(overflow_off_by_one_nul),
+    CASE(overflow_large_free_first),
+    CASE(usable_size_freed),
+    CASE(usable_size_invalid),
+};
+
+int main(int argc, char **argv) {
+    /* No core files: an abort here is the expected outcome. */
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s <case> | --list\n", argv[0]);
+        return 64;
+    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (!strcmp(argv[1], "--list")) {
+            printf("%s\n", cases[i].name);
+        } else if (!strcmp(argv[1], cases[i].name)) {
+            cases[i].run();
+            survived();
+        }
+    }
+    if (strcmp(argv[1], "--list")) {
+        fprintf(stderr, "unknown case %s\n", argv[1]);
+        return 64;
+    }
+    return 0;
+}
