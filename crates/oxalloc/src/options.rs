@@ -36,8 +36,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         name: "verbose",
         env: "OXALLOC_VERBOSE",
         default: "0",
-        meaning: "1: one line on stderr with the options in force, and one when the heap must \
-                  carry on from mappings",
+        meaning: "1: one line on stderr with the options in force",
     },
     OptionSpec {
         name: "trim-threshold",
@@ -55,7 +54,8 @@ pub const OPTIONS: &[OptionSpec] = &[
         name: "secure",
         env: "OXALLOC_SECURE",
         default: "0",
-        meaning: "1: hardened mode (freed memory filled, checks of every neighbour's tags)",
+        meaning: "1: hardened mode: no thread caches, every free checked with both neighbours, \
+                  canaries after blocks, freed memory filled, a quarantine",
     },
     OptionSpec {
         name: "map-file",
