@@ -616,7 +616,7 @@ fn python() {
     });
 }
 
-/// `git`: 20 commits over ~50 files, then the history, a repack, an fsck and the object list.
+/// `git`: 300 commits over ~50 files, then the history, a repack, an fsck and the object list.
 #[test]
 fn git() {
     let git = require("git", "git");
@@ -648,7 +648,7 @@ fn git() {
         run.exec(cmd);
 
         let mut rng = Lcg(0x617);
-        for commit in 1..=20u64 {
+        for commit in 1..=300u64 {
             let files = if commit == 1 { 40 } else { 4 };
             for _ in 0..files {
                 let n = if commit == 1 {
@@ -750,6 +750,61 @@ my @uniq = grep { !$seen{$_}++ } @words;
 my @bylen = sort { length($a) <=> length($b) or $a cmp $b } @uniq;
 print "words ", scalar(@uniq), " $bylen[0] $bylen[-1] ", sum32(join(" ", @bylen)), "\n";
 "#;
+
+/// A C file for `gcc` to compile: structs, loops, recursion, printf.
+const C_PROGRAM: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct node { struct node *left, *right; long key; char name[24]; };
+
+static struct node *insert(struct node *t, long key) {
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        t->key = key;
+        snprintf(t->name, sizeof t->name, "k%ld", key);
+        return t;
+    }
+    if (key < t->key) t->left = insert(t->left, key);
+    else t->right = insert(t->right, key);
+    return t;
+}
+
+static long walk(const struct node *t, long depth) {
+    if (!t) return 0;
+    return depth * (long)strlen(t->name) + walk(t->left, depth + 1) + walk(t->right, depth + 1);
+}
+
+int main(void) {
+    struct node *root = NULL;
+    unsigned long x = 12345;
+    for (int i = 0; i < 20000; i++) {
+        x = x * 6364136223846793005ul + 1442695040888963407ul;
+        root = insert(root, (long)(x >> 33));
+    }
+    printf("weighted name length %ld\n", walk(root, 1));
+    return 0;
+}
+"#;
+
+/// `gcc` compiling a C file (assembly to stdout, warnings on), linking it, and the result run.
+#[test]
+fn gcc() {
+    let gcc = require("gcc", "gcc");
+    compare("gcc", |run| {
+        write(&run.path("prog.c"), C_PROGRAM);
+        let mut cmd = run.command(&gcc);
+        cmd.args(["-O2", "-Wall", "-Wextra", "-S", "-o", "-", "prog.c"]);
+        run.exec(cmd);
+        let mut cmd = run.command(&gcc);
+        cmd.args(["-O2", "-Wall", "-o", "prog", "prog.c"]);
+        run.exec(cmd);
+        // Relative to the run's directory (the child's), so both transcripts name it alike.
+        let cmd = run.command(Path::new("./prog"));
+        run.exec(cmd);
+    });
+}
 
 /// `perl`: hashes, regular expressions with captures and substitutions, sorting, strings.
 #[test]

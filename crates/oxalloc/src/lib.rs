@@ -25,6 +25,11 @@ mod tls;
 use core::alloc::{GlobalAlloc, Layout};
 pub use oxalloc_core::Stats;
 
+/// The README's Rust examples, compiled as doctests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// The oxalloc global allocator. Honours `Layout::align` (any power of two).
 pub struct OxAlloc;
 
