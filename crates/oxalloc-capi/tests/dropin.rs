@@ -157,3 +157,21 @@ fn hardened_mode_runs_the_conformance_suite_threads_and_cpp() {
     let exe = build("cxx.cpp", &[]);
     run_preloaded_env(&exe, &[], &env);
 }
+
+#[test]
+fn hardened_mode_puts_a_guard_page_after_huge_blocks() {
+    use std::os::unix::process::ExitStatusExt;
+    let exe = build("guard.c", &[]);
+    let o = Command::new(&exe)
+        .env("LD_PRELOAD", lib("liboxalloc.so"))
+        .env("OXALLOC_SECURE", "1")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("in bounds ok"), "{out}");
+    assert_eq!(
+        o.status.signal(),
+        Some(11),
+        "expected SIGSEGV at the guard page: {out}"
+    );
+}

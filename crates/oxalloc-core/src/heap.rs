@@ -63,6 +63,9 @@ pub struct Config {
     /// Whether large free ranges wait for the caller to give their pages back (after a delay,
     /// with [`Heap::advise_all_free`]) instead of at once.
     pub lazy_advise: bool,
+    /// Whether a huge block's mapping ends with an inaccessible guard page (hardened mode).
+    /// Set before the first huge block, never changed after.
+    pub guard_pages: bool,
 }
 
 impl Config {
@@ -76,6 +79,7 @@ impl Config {
         advise_threshold: 1 << 20,
         map_fallback: true,
         lazy_advise: false,
+        guard_pages: false,
     };
 }
 
@@ -913,9 +917,14 @@ impl<S: Source> Heap<S> {
             return core::ptr::null_mut();
         }
         let len = (n + extra + page - 1) & !(page - 1);
-        let Some(m) = self.src.map(len) else {
+        let guard = if self.cfg.guard_pages { page } else { 0 };
+        let Some(m) = self.src.map(len + guard) else {
             return core::ptr::null_mut();
         };
+        if guard != 0 && !self.src.protect_none(m + len, guard) {
+            self.src.unmap(m, len + guard);
+            return core::ptr::null_mut();
+        }
         let p = (m + HUGE_PREFIX + align - 1) & !(align - 1);
         let size = m + len - (p - WORD);
         // SAFETY: [m, m + len) was just mapped for this block.
@@ -930,7 +939,7 @@ impl<S: Source> Heap<S> {
         }
         self.huge = m;
         self.stats.map_calls += 1;
-        self.stats.mapped_bytes += len;
+        self.stats.mapped_bytes += len + guard;
         self.stats.huge_blocks += 1;
         self.stats.on_alloc(size);
         p as *mut u8
@@ -942,7 +951,12 @@ impl<S: Source> Heap<S> {
         unsafe {
             let (prev, next, p) = (read(m), read(m + WORD), read(m + 2 * WORD));
             let size = size_of_header(read(p - WORD));
-            let len = p - WORD + size - m;
+            let guard = if self.cfg.guard_pages {
+                self.src.page_size()
+            } else {
+                0
+            };
+            let len = p - WORD + size - m + guard;
             if prev != 0 {
                 write(prev + WORD, next);
             } else {

@@ -30,6 +30,10 @@ pub unsafe trait Source {
     /// Tells the source the pages of `[addr, addr + n)` (page-aligned) hold nothing of value;
     /// they read as zero afterwards.
     fn advise_free(&mut self, _addr: usize, _n: usize) {}
+    /// Makes `[addr, addr + n)` (page-aligned, part of a mapping) inaccessible: a guard page.
+    fn protect_none(&mut self, _addr: usize, _n: usize) -> bool {
+        true
+    }
     /// The page size.
     fn page_size(&self) -> usize {
         4096

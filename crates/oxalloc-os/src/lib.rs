@@ -120,6 +120,12 @@ pub fn unmap(addr: usize, len: usize) -> bool {
     unsafe { libc::munmap(addr as *mut libc::c_void, len) == 0 }
 }
 
+/// Makes `[addr, addr + len)` inaccessible (`mprotect(PROT_NONE)`): a guard page.
+pub fn protect_none(addr: usize, len: usize) -> bool {
+    // SAFETY: the caller owns the range (part of its own mapping) and never touches it again.
+    unsafe { libc::mprotect(addr as *mut libc::c_void, len, libc::PROT_NONE) == 0 }
+}
+
 /// Tells the kernel the pages of `[addr, addr + len)` may be dropped (contents become zero).
 pub fn advise_free(addr: usize, len: usize) -> bool {
     // SAFETY: MADV_DONTNEED on memory the caller owns and does not need the contents of.

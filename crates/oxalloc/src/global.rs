@@ -109,6 +109,8 @@ fn init() {
     // An interposed sbrk manages the heap on purpose (and may cap it): respect its refusals.
     cfg.map_fallback = !os::sbrk_interposed();
     cfg.lazy_advise = true;
+    // The hardened mode ends every huge block's mapping with a guard page.
+    cfg.guard_pages = o.secure;
     let secret = os::random_u64() as usize;
     tcache::set_header_secret(secret);
     GLOBAL.lock.lock();

@@ -6,7 +6,8 @@
 //! - freed memory filled with `0xDF` (a use after free reads garbage, not old data);
 //! - a quarantine: the last 256 freed blocks are given back to the heap only later, so memory
 //!   is not reused at once (and a second free of a quarantined block is a double free);
-//! - thread caches off (a block is checked on every free).
+//! - thread caches off (a block is checked on every free);
+//! - a guard page (no access) after every huge block's mapping.
 //!
 //! ```text
 //! | header | user data (n bytes) ... | canary |      usable for the user = block usable - 8

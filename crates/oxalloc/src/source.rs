@@ -33,6 +33,10 @@ unsafe impl Source for BrkSource {
         oxalloc_os::advise_free(addr, n);
     }
 
+    fn protect_none(&mut self, addr: usize, n: usize) -> bool {
+        oxalloc_os::protect_none(addr, n)
+    }
+
     fn page_size(&self) -> usize {
         4096
     }
