@@ -395,7 +395,7 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
                 (r.0 != 0).then_some(r)
             });
             if r.is_none() && want > 1 {
-                r = h.alloc_batch(bs, 1, id).into_opt();
+                r = Some(h.alloc_batch(bs, 1, id)).filter(|r| r.0 != 0);
             }
             let r = r.unwrap_or((0, 0));
             let (lo, hi) = h.bounds();
@@ -501,17 +501,11 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
         for _ in 1..keep {
             q = read(q) ^ s;
         }
-        let mut rest = read(q) ^ s;
+        let rest = read(q) ^ s;
         write(q, s); // end of list
         bin.count = keep as u32;
         (*tc).stats.flushes.fetch_add(1, Ordering::Relaxed);
-        global::with_heap(|heap| {
-            while rest != 0 {
-                let next = read(rest) ^ s;
-                heap.free_owned(rest);
-                rest = next;
-            }
-        });
+        global::with_heap(|heap| free_list_locked(heap, rest));
         let bin = &mut (*tc).bins[k];
         write(p, bin.head ^ s);
         bin.head = p;
@@ -544,49 +538,39 @@ unsafe fn drain_remote(tc: *mut TCache) {
         }
         (*tc).stats.remote_in.fetch_add(n, Ordering::Relaxed);
         if overflow != 0 {
-            global::with_heap(|heap| {
-                while overflow != 0 {
-                    let next = read(overflow) ^ s;
-                    heap.free_owned(overflow);
-                    overflow = next;
-                }
-            });
+            global::with_heap(|heap| free_list_locked(heap, overflow));
         }
     }
 }
 
 /// Gives every block of `tc` (bins and remote list) back to the locked heap.
 unsafe fn flush_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
-    let s = secret();
     // SAFETY: tc's bins belong to the calling thread (or to a dead thread); the heap is locked.
     unsafe {
         for k in 1..=CLASSES {
             let bin = &mut (*tc).bins[k];
-            let mut p = bin.head;
-            while p != 0 {
-                let next = read(p) ^ s;
-                heap.free_owned(p);
-                p = next;
-            }
+            free_list_locked(heap, bin.head);
             bin.head = 0;
             bin.count = 0;
         }
-        let mut p = (*tc).remote.head.swap(0, Ordering::Acquire);
-        while p != 0 {
+        free_list_locked(heap, (*tc).remote.head.swap(0, Ordering::Acquire));
+    }
+}
+
+/// Frees every block of the list starting at `p` (links encoded with the secret) into the
+/// locked heap.
+///
+/// # Safety
+/// The list's blocks are owned by a cache and used by nobody; the heap is locked.
+unsafe fn free_list_locked(heap: &mut global::ProcessHeap, mut p: usize) {
+    let s = secret();
+    while p != 0 {
+        // SAFETY: p is a listed block (caller); its first word is the encoded link.
+        unsafe {
             let next = read(p) ^ s;
             heap.free_owned(p);
             p = next;
         }
-    }
-}
-
-trait IntoOpt {
-    fn into_opt(self) -> Option<(usize, usize)>;
-}
-
-impl IntoOpt for (usize, usize) {
-    fn into_opt(self) -> Option<(usize, usize)> {
-        (self.0 != 0).then_some(self)
     }
 }
 
@@ -673,18 +657,12 @@ fn collect_orphans(heap: &mut global::ProcessHeap) {
     if DEAD_COUNT.load(Ordering::Relaxed) == 0 {
         return;
     }
-    let s = secret();
     for t in caches() {
-        // SAFETY: table entries are caches that live for the whole process.
+        // SAFETY: table entries are caches that live for the whole process; a dead cache's
+        // remote list is owned by nobody but the heap now (locked).
         unsafe {
-            if (*t).state.load(Ordering::Acquire) != DEAD {
-                continue;
-            }
-            let mut p = (*t).remote.head.swap(0, Ordering::Acquire);
-            while p != 0 {
-                let next = read(p) ^ s;
-                heap.free_owned(p);
-                p = next;
+            if (*t).state.load(Ordering::Acquire) == DEAD {
+                free_list_locked(heap, (*t).remote.head.swap(0, Ordering::Acquire));
             }
         }
     }
