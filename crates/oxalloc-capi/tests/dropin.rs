@@ -5,56 +5,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `target/<profile>`, found from this test's own executable.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
+mod common;
+use common::lib;
 
-fn lib(name: &str) -> PathBuf {
-    let p = profile_dir().join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run `cargo build --release` first",
-        p.display()
-    );
-    p
-}
-
-fn src(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/dropin")
-        .join(name)
-}
-
-fn out_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("oxalloc-dropin-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Compiles `file` into an executable; `extra` are more arguments for the compiler.
+/// Compiles `tests/dropin/FILE` into an executable; `extra` are more arguments for the compiler.
 fn build(file: &str, extra: &[&Path]) -> PathBuf {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let exe = out_dir().join(format!("{}_{n}", file.replace('.', "_")));
-    let compiler = if file.ends_with(".cpp") { "g++" } else { "gcc" };
-    let mut cmd = Command::new(compiler);
-    cmd.args(["-O1", "-w", "-fno-builtin", "-pthread", "-o"])
-        .arg(&exe)
-        .arg(src(file));
-    for e in extra {
-        cmd.arg(e);
-    }
-    cmd.args(["-ldl", "-lm"]);
-    let o = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{compiler} not found ({e}): apt-get install gcc g++"));
-    assert!(
-        o.status.success(),
-        "compiling {file} failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let exe = common::scratch_dir("dropin").join(format!("{}_{n}", file.replace('.', "_")));
+    let flags = ["-O1", "-w", "-fno-builtin", "-pthread"];
+    common::compile(&format!("tests/dropin/{file}"), &exe, &flags, extra);
     exe
 }
 

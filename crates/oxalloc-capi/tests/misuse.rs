@@ -51,42 +51,16 @@ impl Kind {
     }
 }
 
-/// `target/<profile>`, found from this test's own executable (`target/<profile>/deps/misuse-*`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-fn preload_lib() -> PathBuf {
-    let p = profile_dir().join("liboxalloc.so");
-    assert!(
-        p.exists(),
-        "{} is missing: run `cargo build --release` first",
-        p.display()
-    );
-    p
-}
+mod common;
+use common::profile_dir;
 
 /// misuse.c compiled once per test process.
 fn program() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("oxalloc-misuse-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let exe = dir.join("misuse");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/misuse/misuse.c");
-        let o = Command::new("gcc")
-            .args(["-O0", "-fno-builtin", "-pthread", "-w", "-o"])
-            .arg(&exe)
-            .arg(&src)
-            .arg("-ldl")
-            .output()
-            .unwrap_or_else(|e| panic!("gcc not found ({e}): apt-get install gcc"));
-        assert!(
-            o.status.success(),
-            "compiling misuse.c failed:\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let exe = common::scratch_dir("misuse").join("misuse");
+        let flags = ["-O0", "-fno-builtin", "-pthread", "-w"];
+        common::compile("tests/misuse/misuse.c", &exe, &flags, &[]);
         exe
     })
 }
@@ -167,7 +141,7 @@ fn run_case(case: &str, preload: bool) -> Run {
         .env_remove("LD_PRELOAD")
         .env_remove("OXALLOC_STATS");
     if preload {
-        cmd.env("LD_PRELOAD", preload_lib());
+        cmd.env("LD_PRELOAD", common::lib("liboxalloc.so"));
         if HARDENED_CASES.contains(&case) {
             cmd.env("OXALLOC_SECURE", "1");
         }

@@ -8,43 +8,22 @@
 //! Needs `cargo build --release` first (for target/release/liboxalloc.so) and gcc.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
+mod common;
 
 fn build() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("oxalloc-stress-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let exe = dir.join("stress");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stress/stress.c");
-    let o = Command::new("gcc")
-        .args(["-O2", "-fno-builtin", "-pthread", "-Wall", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .arg("-ldl")
-        .output()
-        .unwrap_or_else(|e| panic!("gcc not found ({e}): apt-get install gcc"));
-    assert!(
-        o.status.success(),
-        "compiling stress.c failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let exe = common::scratch_dir("stress").join("stress");
+    let flags = ["-O2", "-fno-builtin", "-pthread", "-Wall"];
+    common::compile("tests/stress/stress.c", &exe, &flags, &[]);
     exe
 }
 
 #[test]
 fn eight_threads_cross_thread_frees_forks_balanced_at_the_end() {
-    let lib = profile_dir().join("liboxalloc.so");
-    assert!(
-        lib.exists(),
-        "{} is missing: run `cargo build --release` first",
-        lib.display()
-    );
+    let lib = common::lib("liboxalloc.so");
     let secs: f64 = std::env::var("OXALLOC_STRESS_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
