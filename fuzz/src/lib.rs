@@ -135,10 +135,16 @@ pub fn op(inp: &mut Input, mode: Mode, huge: usize, max: usize) -> Option<Op> {
             },
             _ => Op::AdviseAll,
         },
-        _ if mode == Mode::Replay => Op::Batch {
-            class: inp.u8()?,
-            k: inp.u8()?,
-            owner: inp.u16()?,
+        _ if mode == Mode::Replay => match inp.u8()? % 2 {
+            0 => Op::Batch {
+                class: inp.u8()?,
+                k: inp.u8()?,
+                owner: inp.u16()?,
+            },
+            _ => Op::FreeRun {
+                idx: inp.u16()? as usize,
+                n: inp.u8()?,
+            },
         },
         _ => Op::AdviseAll,
     })

@@ -30,6 +30,10 @@ pub enum Op {
     /// A thread cache's refill: `k` contiguous blocks of `16 * (class + 1)` bytes, owned by
     /// cache `owner`; each becomes a live object.
     Batch { class: u8, k: u8, owner: u16 },
+    /// A thread cache's flush: up to `n` live objects from the `idx`-th on (in the order they
+    /// were made, so a batch's blocks come together) are freed at once in address order,
+    /// neighbours joined first (`Heap::free_owned_sorted`).
+    FreeRun { idx: usize, n: u8 },
     /// Whether the heap may grow (a thread cache turns growth off while it has blocks to give back).
     MayGrow { on: bool },
     /// The next `n` calls to the source of the kinds in `mask` (`OP_EXTEND | OP_SHRINK |
@@ -277,6 +281,31 @@ impl Replay {
                     }
                 }
             }
+            Op::FreeRun { idx, n } => {
+                if !self.order.is_empty() {
+                    let start = idx % self.order.len();
+                    let end = (start + n as usize % 64 + 1).min(self.order.len());
+                    let mut run: Vec<usize> = Vec::new();
+                    let mut i = start;
+                    for _ in start..end {
+                        let p = self.order[i];
+                        // Huge blocks (a mapping of their own) are never cached.
+                        // SAFETY: p is live; its header is the word before it.
+                        let h = unsafe { (p as *const usize).sub(1).read() };
+                        if h & oxalloc_core::tag::FLAGS == oxalloc_core::tag::MMAPPED {
+                            i += 1;
+                            continue;
+                        }
+                        let o = self.live.remove(&p).unwrap();
+                        self.verify(p, &o, o.size)?;
+                        self.order.remove(i);
+                        run.push(p);
+                    }
+                    run.sort_unstable();
+                    // SAFETY: every block of the run is live and forgotten by the model.
+                    unsafe { self.heap.free_owned_sorted(&run) };
+                }
+            }
             Op::MayGrow { on } => {
                 self.heap.set_may_grow(on);
             }
@@ -375,6 +404,7 @@ pub mod strategy {
             1 => Just(Op::BlockEnd),
             1 => Just(Op::AdviseAll),
             2 => (any::<u8>(), any::<u8>(), any::<u16>()).prop_map(|(class, k, owner)| Op::Batch { class, k, owner }),
+            2 => (any::<usize>(), any::<u8>()).prop_map(|(idx, n)| Op::FreeRun { idx, n }),
             1 => any::<bool>().prop_map(|on| Op::MayGrow { on }),
             1 => (1u8..32, 1u8..4).prop_map(|(mask, n)| Op::Fail { mask, n }),
         ]
