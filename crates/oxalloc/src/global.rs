@@ -67,11 +67,6 @@ pub(crate) fn with_heap<R>(f: impl FnOnce(&mut ProcessHeap) -> R) -> R {
 fn purge_check(h: &mut ProcessHeap) {
     static OPS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
     static SINCE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-    if h.dirty_bytes() > h.heap_bytes() / 2 {
-        h.advise_all_free();
-        SINCE.store(0, Ordering::Relaxed);
-        return;
-    }
     if !OPS.fetch_add(1, Ordering::Relaxed).is_multiple_of(64) {
         return;
     }
