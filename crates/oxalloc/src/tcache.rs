@@ -35,6 +35,7 @@ pub const MAX_SMALL: usize = CLASSES * 16 - WORD;
 const MAX_ID: usize = (1 << 16) - 1;
 
 const _: () = assert!(MAX_SMALL == 1016);
+const _: () = assert!(batch_and_limit(1).1 as usize <= FLUSH_CHUNK);
 const _: () = assert!(OWNER_SHIFT == 48);
 
 /// One bin: a LIFO list of free blocks of one size.
@@ -80,8 +81,9 @@ pub struct TCache {
     lo: usize,
     span: usize,
     bins: [Bin; CLASSES + 1],
-    /// Blocks the next refill of each bin carves: starts at 1 and doubles up to `limit / 2`,
-    /// so a size a program uses a few times takes memory one block at a time, like the heap.
+    /// Blocks the next refill of each bin carves: starts at one cache line's worth (one block
+    /// from 64 bytes up) and doubles up to `limit / 2`, so a size a program uses a few times
+    /// takes little memory, and two threads' first blocks never share a cache line.
     batch: [u8; CLASSES + 1],
     id: usize,
     state: AtomicU8,
@@ -198,6 +200,17 @@ pub fn init() {
 fn secret() -> usize {
     SECRET.load(Ordering::Relaxed)
 }
+
+/// The first refill of each bin: the blocks that fill one 64-byte cache line.
+const FIRST_BATCH: [u8; CLASSES + 1] = {
+    let mut b = [1u8; CLASSES + 1];
+    let mut k = 1;
+    while k < 4 {
+        b[k] = 64usize.div_ceil(16 * k) as u8;
+        k += 1;
+    }
+    b
+};
 
 /// The batch a refill of bin `k` carves, and the bin's limit.
 const fn batch_and_limit(k: usize) -> (u32, u32) {
@@ -505,7 +518,13 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
         write(q, s); // end of list
         bin.count = keep as u32;
         (*tc).stats.flushes.fetch_add(1, Ordering::Relaxed);
-        global::with_heap(|heap| free_list_locked(heap, rest));
+        // Sorted outside the lock (a bin holds at most FLUSH_CHUNK blocks), merged under it.
+        let mut buf = [0usize; FLUSH_CHUNK];
+        let (n, more) = gather_sorted(rest, &mut buf);
+        global::with_heap(|heap| {
+            heap.free_owned_sorted(&buf[..n]);
+            free_list_locked(heap, more);
+        });
         let bin = &mut (*tc).bins[k];
         write(p, bin.head ^ s);
         bin.head = p;
@@ -563,15 +582,36 @@ unsafe fn flush_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
 /// # Safety
 /// The list's blocks are owned by a cache and used by nobody; the heap is locked.
 unsafe fn free_list_locked(heap: &mut global::ProcessHeap, mut p: usize) {
-    let s = secret();
+    let mut buf = [0usize; FLUSH_CHUNK];
     while p != 0 {
-        // SAFETY: p is a listed block (caller); its first word is the encoded link.
+        // SAFETY: the list's blocks are owned by a cache and unused (caller).
         unsafe {
-            let next = read(p) ^ s;
-            heap.free_owned(p);
-            p = next;
+            let (n, more) = gather_sorted(p, &mut buf);
+            heap.free_owned_sorted(&buf[..n]);
+            p = more;
         }
     }
+}
+
+/// Blocks freed into the heap at once, in address order (at least the largest bin limit).
+const FLUSH_CHUNK: usize = 128;
+
+/// Takes up to `buf.len()` blocks off the list starting at `p` (links encoded with the
+/// secret) into `buf`, sorted by address; returns how many and the rest of the list.
+///
+/// # Safety
+/// The list's blocks are owned by a cache and used by nobody.
+unsafe fn gather_sorted(mut p: usize, buf: &mut [usize]) -> (usize, usize) {
+    let s = secret();
+    let mut n = 0;
+    while p != 0 && n < buf.len() {
+        buf[n] = p;
+        n += 1;
+        // SAFETY: p is a listed block (caller); its first word is the encoded link.
+        p = unsafe { read(p) } ^ s;
+    }
+    buf[..n].sort_unstable();
+    (n, p)
 }
 
 /// Bytes held in the bins of `tc`.
@@ -728,7 +768,7 @@ fn create() -> *mut TCache {
                 lo: 0,
                 span: 0,
                 bins,
-                batch: [1; CLASSES + 1],
+                batch: FIRST_BATCH,
                 id,
                 state: AtomicU8::new(ALIVE),
                 grown_since_flush: 0,
