@@ -64,6 +64,13 @@ fn conformance_of_every_function_linked_statically() {
 }
 
 #[test]
+fn blocks_a_cache_gave_back_merge_before_the_heap_grows() {
+    let exe = build("regive.c", &[]);
+    let out = run_preloaded(&exe, &[]);
+    assert!(out.contains("regive ok"), "{out}");
+}
+
+#[test]
 fn threads_with_cross_thread_frees_and_exits() {
     let exe = build("threads.c", &[]);
     run_preloaded(&exe, &["150000"]);

@@ -50,7 +50,7 @@ pub(crate) fn with_heap<R>(f: impl FnOnce(&mut ProcessHeap) -> R) -> R {
     // SAFETY: the lock is held, so this is the only reference to the heap.
     let h = unsafe { &mut *GLOBAL.heap.get() };
     let r = f(h);
-    if h.dirty_bytes() > 0 {
+    if h.dirty_bytes() > 0 || tcache::any_deferred() {
         purge_check(h);
     }
     // SAFETY: taken above by this thread.
@@ -61,8 +61,9 @@ pub(crate) fn with_heap<R>(f: impl FnOnce(&mut ProcessHeap) -> R) -> R {
     r
 }
 
-/// When large free ranges stay free for a while (20 ms, checked every 64 heap operations), or
-/// grow past half the heap, their pages go back to the kernel. Called with the heap locked.
+/// Every 20 ms of heap activity (checked every 64 heap operations): deferred cache blocks that
+/// no refill wanted in the last interval are merged into the heap, and the pages of large free
+/// ranges go back to the kernel. Called with the heap locked.
 #[cold]
 fn purge_check(h: &mut ProcessHeap) {
     static OPS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
@@ -75,6 +76,7 @@ fn purge_check(h: &mut ProcessHeap) {
     if since == 0 {
         SINCE.store(now, Ordering::Relaxed);
     } else if now.saturating_sub(since) >= 20 {
+        tcache::purge_deferred_locked(h);
         h.advise_all_free();
         SINCE.store(0, Ordering::Relaxed);
     }
@@ -476,6 +478,7 @@ pub fn stats() -> Stats {
 pub fn trim(pad: usize) -> bool {
     with_heap(|h| {
         tcache::flush_current_locked(h);
+        tcache::merge_deferred_locked(h);
         h.trim(pad) + h.advise_all_free()
     }) > 0
 }

@@ -4,9 +4,11 @@
 //! malloc(n <= 1016)  -> pop bins[(n + 23) / 16]                 (no lock, no atomic)
 //! free(p) owned here -> push bins[size / 16]                    (no lock, no atomic)
 //! free(p) owned by T -> push T.remote (one CAS)                 (no lock)
-//! empty bin          -> drain own remote list, else carve a batch from the heap (lock)
-//! full bin           -> give the older half back to the heap, merging (lock)
-//! heap cannot serve  -> give every cached block back first, then grow (lock)
+//! empty bin          -> drain own remote list, else take a deferred group, else carve a
+//!                       batch from the heap (lock)
+//! full bin           -> the older half becomes a deferred group (lock, no merging)
+//! heap cannot serve  -> merge the deferred groups, then give this cache's blocks back, then
+//!                       grow (lock)
 //! ```
 //!
 //! A block a cache carved carries the cache's id in its header's owner field (bits 48..=63); the
@@ -23,7 +25,7 @@ use crate::global;
 use crate::tls;
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use oxalloc_core::tag::{
-    check_ok, read, write, FLAGS, INUSE, MMAPPED, OWNER_SHIFT, SIZE_MASK, WORD,
+    check_ok, read, write, FLAGS, INUSE, MMAPPED, OWNER_MASK, OWNER_SHIFT, SIZE_MASK, WORD,
 };
 use oxalloc_os as os;
 
@@ -401,6 +403,17 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
             (*tc).batch[k] *= 2;
         }
         let id = (*tc).id;
+        // Blocks some cache gave back and the heap has not merged yet: a whole group, taken
+        // under the lock, made this cache's outside it.
+        let owner = (*tc).owner;
+        if let Some(g) = global::with_heap(|h| {
+            collect_orphans(h);
+            take_deferred(h, k, owner)
+        }) {
+            adopt_group(tc, k, g);
+            (*tc).stats.refills.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
         let (p, batch) = global::with_heap(|h| {
             collect_orphans(h);
             let mut r = with_growth_policy(h, |h| {
@@ -516,15 +529,11 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
         }
         let rest = read(q) ^ s;
         write(q, s); // end of list
+        let given = bin.count as usize - keep;
         bin.count = keep as u32;
         (*tc).stats.flushes.fetch_add(1, Ordering::Relaxed);
-        // Sorted outside the lock (a bin holds at most FLUSH_CHUNK blocks), merged under it.
-        let mut buf = [0usize; FLUSH_CHUNK];
-        let (n, more) = gather_sorted(rest, &mut buf);
-        global::with_heap(|heap| {
-            heap.free_owned_sorted(&buf[..n]);
-            free_list_locked(heap, more);
-        });
+        let owner = (*tc).owner;
+        global::with_heap(|heap| defer_locked(heap, k, rest, given, owner));
         let bin = &mut (*tc).bins[k];
         write(p, bin.head ^ s);
         bin.head = p;
@@ -614,6 +623,182 @@ unsafe fn gather_sorted(mut p: usize, buf: &mut [usize]) -> (usize, usize) {
     (n, p)
 }
 
+/// A list of blocks of one class that a cache gave back (links encoded as in a bin).
+#[derive(Clone, Copy)]
+struct Group {
+    head: usize,
+    count: usize,
+    /// The cache that gave the group back (every block's owner field names it).
+    owner: usize,
+}
+
+/// Groups kept per class before the oldest are merged into the heap.
+const GROUPS: usize = 256;
+
+/// Blocks that caches gave back, by class, not merged into the heap yet: a full bin's older half
+/// goes here as one group (no merging, no list walk under the lock), and the next refill of that
+/// class anywhere takes a whole group. Like the bins, these blocks are "in use" for the heap.
+/// They are merged into the heap before it grows (see [`with_growth_policy`]), by `malloc_trim`,
+/// and once they have sat unused for a purge interval (see [`purge_deferred_locked`]).
+///
+/// Invariants (heap lock held for every access): `len[k] <= GROUPS`; `groups[k][..len[k]]` are
+/// lists of cache-owned blocks of class `k`, oldest first; `blocks` and `bytes` are the totals.
+struct Deferred {
+    groups: [[Group; GROUPS]; CLASSES + 1],
+    len: [usize; CLASSES + 1],
+    blocks: usize,
+    bytes: usize,
+    /// Whether a refill took a group since the last purge tick.
+    used: bool,
+}
+
+struct DeferredCell(core::cell::UnsafeCell<Deferred>);
+// SAFETY: only touched with the heap lock held (every function below takes the locked heap).
+unsafe impl Sync for DeferredCell {}
+static DEFERRED: DeferredCell = DeferredCell(core::cell::UnsafeCell::new(Deferred {
+    groups: [[Group {
+        head: 0,
+        count: 0,
+        owner: 0,
+    }; GROUPS]; CLASSES + 1],
+    len: [0; CLASSES + 1],
+    blocks: 0,
+    bytes: 0,
+    used: false,
+}));
+/// Deferred blocks, readable without the lock (statistics, the purge check's fast test).
+static DEFERRED_BLOCKS: AtomicUsize = AtomicUsize::new(0);
+
+/// The deferred groups; the heap lock (proved by `_heap`) makes this the only reference.
+#[allow(clippy::mut_from_ref)]
+fn deferred(_heap: &mut global::ProcessHeap) -> &mut Deferred {
+    // SAFETY: the heap lock is held by the caller (it holds the locked heap).
+    unsafe { &mut *DEFERRED.0.get() }
+}
+
+/// Keeps the list `head` of `count` blocks of class `k` as a group; when the class already has
+/// `GROUPS` groups, its oldest is merged into the heap first.
+///
+/// # Safety
+/// The heap is locked; the list's blocks are owned by a cache, unused, of class `k`.
+unsafe fn defer_locked(
+    heap: &mut global::ProcessHeap,
+    k: usize,
+    head: usize,
+    count: usize,
+    owner: usize,
+) {
+    let d = deferred(heap);
+    if d.len[k] == GROUPS {
+        let old = d.groups[k][0];
+        d.groups[k].copy_within(1.., 0);
+        d.len[k] -= 1;
+        d.blocks -= old.count;
+        d.bytes -= old.count * 16 * k;
+        // SAFETY: a deferred group is a list of unused cache-owned blocks.
+        unsafe { free_list_locked(heap, old.head) };
+    }
+    let d = deferred(heap);
+    d.groups[k][d.len[k]] = Group { head, count, owner };
+    d.len[k] += 1;
+    d.blocks += count;
+    d.bytes += count * 16 * k;
+    DEFERRED_BLOCKS.store(d.blocks, Ordering::Relaxed);
+}
+
+/// How many of the newest groups a refill looks through for one of its own.
+const OWN_LOOKBACK: usize = 8;
+
+/// A deferred group of class `k`, taken off (heap locked): among the newest few, the newest
+/// that cache `owner` gave back (its blocks need no rewriting), else the newest.
+fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Option<Group> {
+    let d = deferred(heap);
+    let n = d.len[k];
+    if n == 0 {
+        return None;
+    }
+    let mut i = n - 1;
+    for j in (n.saturating_sub(OWN_LOOKBACK)..n).rev() {
+        if d.groups[k][j].owner == owner {
+            i = j;
+            break;
+        }
+    }
+    let g = d.groups[k][i];
+    d.groups[k].copy_within(i + 1..n, i);
+    d.len[k] -= 1;
+    d.blocks -= g.count;
+    d.bytes -= g.count * 16 * k;
+    d.used = true;
+    DEFERRED_BLOCKS.store(d.blocks, Ordering::Relaxed);
+    Some(g)
+}
+
+/// Makes a deferred group the content of `tc`'s empty bin `k`: each block's owner field is
+/// rewritten when another cache gave the group back (so its next free comes back here).
+///
+/// # Safety
+/// `tc` is the calling thread's cache; bin `k` is empty; the group was taken off the deferred
+/// lists by this thread.
+unsafe fn adopt_group(tc: *mut TCache, k: usize, g: Group) {
+    // SAFETY: the group's blocks are unused and now this thread's alone.
+    unsafe {
+        if g.owner != (*tc).owner {
+            let owner = (*tc).owner << OWNER_SHIFT;
+            let mut p = g.head;
+            let s = secret();
+            while p != 0 {
+                write(p - WORD, (read(p - WORD) & !OWNER_MASK) | owner);
+                p = read(p) ^ s;
+            }
+        }
+        let bin = &mut (*tc).bins[k];
+        debug_assert!(bin.head == 0 && g.count as u32 <= bin.limit);
+        bin.head = g.head;
+        bin.count = g.count as u32;
+    }
+}
+
+/// Merges every deferred group into the heap (heap locked). Returns whether there were any.
+pub fn merge_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
+    if DEFERRED_BLOCKS.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    for k in 1..=CLASSES {
+        loop {
+            let d = deferred(heap);
+            if d.len[k] == 0 {
+                break;
+            }
+            d.len[k] -= 1;
+            let g = d.groups[k][d.len[k]];
+            // SAFETY: a deferred group is a list of unused cache-owned blocks.
+            unsafe { free_list_locked(heap, g.head) };
+        }
+    }
+    let d = deferred(heap);
+    d.blocks = 0;
+    d.bytes = 0;
+    DEFERRED_BLOCKS.store(0, Ordering::Relaxed);
+    true
+}
+
+/// Whether any block is deferred (read without the lock).
+#[inline(always)]
+pub fn any_deferred() -> bool {
+    DEFERRED_BLOCKS.load(Ordering::Relaxed) != 0
+}
+
+/// A purge tick (heap locked): deferred groups that no refill wanted since the last tick are
+/// merged into the heap, so that their pages can go back. Returns whether any were.
+pub fn purge_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
+    let d = deferred(heap);
+    if core::mem::replace(&mut d.used, false) {
+        return false;
+    }
+    merge_deferred_locked(heap)
+}
+
 /// Bytes held in the bins of `tc`.
 unsafe fn cached_bytes(tc: *mut TCache) -> usize {
     // SAFETY: tc is the calling thread's cache.
@@ -640,6 +825,13 @@ pub fn with_growth_policy<T>(
     if let Some(r) = attempt(h) {
         h.set_may_grow(true);
         return Some(r);
+    }
+    // Blocks the caches gave back are merged before anything else.
+    if merge_deferred_locked(h) {
+        if let Some(r) = attempt(h) {
+            h.set_may_grow(true);
+            return Some(r);
+        }
     }
     let mut tc = tls::get() as *mut TCache;
     if core::ptr::eq(tc, &DISABLED) {
@@ -838,6 +1030,13 @@ pub fn after_fork_child() {
 /// blocks received from other threads)`. Read without locks: a snapshot, not exact.
 pub fn totals() -> [u64; 7] {
     let mut t = [0u64; 7];
+    // Deferred blocks count as cached (sizes approximated by their class).
+    // SAFETY: a racy snapshot of two counters, as for the caches below.
+    unsafe {
+        let d = &*DEFERRED.0.get();
+        t[2] += core::ptr::read_volatile(&d.blocks) as u64;
+        t[3] += core::ptr::read_volatile(&d.bytes) as u64;
+    }
     for c in caches() {
         // SAFETY: caches live for the whole process; counts are read racily (a snapshot).
         unsafe {

@@ -102,6 +102,17 @@ static void double_free_small_cached(void) {
     free(OPAQUE(p));
 }
 
+/* p's bin overflows: p goes back to the heap's deferred groups (unmerged, linked) with the
+ * older half of the bin; the second free must still be caught. */
+static void double_free_deferred(void) {
+    char *blocks[1000];
+    for (int i = 0; i < 1000; i++) blocks[i] = xmalloc(40);
+    for (int i = 0; i < 1000; i++) free(blocks[i]);
+    char *p = blocks[0];
+    addr(p);
+    free(OPAQUE(p));
+}
+
 static void double_free_calloc(void) {
     char *p = calloc(10, 10);
     if (!p) setup_failed("calloc");
@@ -459,6 +470,7 @@ static const struct kase cases[] = {
     CASE(double_free_other_thread_back),
     CASE(double_free_thread_exited),
     CASE(double_free_small_cached),
+    CASE(double_free_deferred),
     CASE(double_free_calloc),
     CASE(double_free_memalign),
     CASE(double_free_realloc_zero),
