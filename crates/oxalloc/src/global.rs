@@ -61,9 +61,9 @@ pub(crate) fn with_heap<R>(f: impl FnOnce(&mut ProcessHeap) -> R) -> R {
     r
 }
 
-/// Every 20 ms of heap activity (checked every 64 heap operations): deferred cache blocks that
-/// no refill wanted in the last interval are merged into the heap, and the pages of large free
-/// ranges go back to the kernel. Called with the heap locked.
+/// Every 20 ms of heap activity (checked every 64 heap operations): the pages of large free
+/// ranges go back to the kernel, after deferred cache blocks that no refill wanted for a while
+/// are merged into the heap. Called with the heap locked.
 #[cold]
 fn purge_check(h: &mut ProcessHeap) {
     static OPS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);

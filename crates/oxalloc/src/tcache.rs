@@ -627,29 +627,33 @@ unsafe fn gather_sorted(mut p: usize, buf: &mut [usize]) -> (usize, usize) {
 #[derive(Clone, Copy)]
 struct Group {
     head: usize,
-    count: usize,
+    count: u32,
     /// The cache that gave the group back (every block's owner field names it).
-    owner: usize,
+    owner: u32,
 }
 
 /// Groups kept per class before the oldest are merged into the heap.
-const GROUPS: usize = 256;
+const GROUPS: usize = 4096;
 
 /// Blocks that caches gave back, by class, not merged into the heap yet: a full bin's older half
 /// goes here as one group (no merging, no list walk under the lock), and the next refill of that
 /// class anywhere takes a whole group. Like the bins, these blocks are "in use" for the heap.
 /// They are merged into the heap before it grows (see [`with_growth_policy`]), by `malloc_trim`,
-/// and once they have sat unused for a purge interval (see [`purge_deferred_locked`]).
+/// and once no refill wanted them for about half a second (see [`purge_deferred_locked`]).
 ///
-/// Invariants (heap lock held for every access): `len[k] <= GROUPS`; `groups[k][..len[k]]` are
-/// lists of cache-owned blocks of class `k`, oldest first; `blocks` and `bytes` are the totals.
+/// Invariants (heap lock held for every access): `len[k] <= GROUPS`; class `k`'s groups are a
+/// ring, oldest first: `groups[k][(first[k] + i) % GROUPS]` for `i < len[k]`, each a list of
+/// cache-owned blocks of class `k`; `blocks` and `bytes` are the totals.
 struct Deferred {
     groups: [[Group; GROUPS]; CLASSES + 1],
+    first: [usize; CLASSES + 1],
     len: [usize; CLASSES + 1],
     blocks: usize,
     bytes: usize,
     /// Whether a refill took a group since the last purge tick.
     used: bool,
+    /// Purge ticks since a refill last took a group.
+    idle_ticks: u32,
 }
 
 struct DeferredCell(core::cell::UnsafeCell<Deferred>);
@@ -661,10 +665,12 @@ static DEFERRED: DeferredCell = DeferredCell(core::cell::UnsafeCell::new(Deferre
         count: 0,
         owner: 0,
     }; GROUPS]; CLASSES + 1],
+    first: [0; CLASSES + 1],
     len: [0; CLASSES + 1],
     blocks: 0,
     bytes: 0,
     used: false,
+    idle_ticks: 0,
 }));
 /// Deferred blocks, readable without the lock (statistics, the purge check's fast test).
 static DEFERRED_BLOCKS: AtomicUsize = AtomicUsize::new(0);
@@ -690,20 +696,51 @@ unsafe fn defer_locked(
 ) {
     let d = deferred(heap);
     if d.len[k] == GROUPS {
-        let old = d.groups[k][0];
-        d.groups[k].copy_within(1.., 0);
-        d.len[k] -= 1;
-        d.blocks -= old.count;
-        d.bytes -= old.count * 16 * k;
+        let old = d.pop_oldest(k);
         // SAFETY: a deferred group is a list of unused cache-owned blocks.
         unsafe { free_list_locked(heap, old.head) };
     }
     let d = deferred(heap);
-    d.groups[k][d.len[k]] = Group { head, count, owner };
+    let slot = (d.first[k] + d.len[k]) % GROUPS;
+    d.groups[k][slot] = Group {
+        head,
+        count: count as u32,
+        owner: owner as u32,
+    };
     d.len[k] += 1;
     d.blocks += count;
     d.bytes += count * 16 * k;
     DEFERRED_BLOCKS.store(d.blocks, Ordering::Relaxed);
+}
+
+impl Deferred {
+    /// Takes class `k`'s `i`-th group (0: the oldest) off its ring; the newer ones move down
+    /// (callers take one of the newest few).
+    fn remove(&mut self, k: usize, i: usize) -> Group {
+        debug_assert!(i < self.len[k]);
+        let at = |j: usize| (self.first[k] + j) % GROUPS;
+        let g = self.groups[k][at(i)];
+        for j in i..self.len[k] - 1 {
+            self.groups[k][at(j)] = self.groups[k][at(j + 1)];
+        }
+        self.len[k] -= 1;
+        self.blocks -= g.count as usize;
+        self.bytes -= g.count as usize * 16 * k;
+        DEFERRED_BLOCKS.store(self.blocks, Ordering::Relaxed);
+        g
+    }
+
+    /// Takes class `k`'s oldest group off its ring.
+    fn pop_oldest(&mut self, k: usize) -> Group {
+        debug_assert!(self.len[k] > 0);
+        let g = self.groups[k][self.first[k]];
+        self.first[k] = (self.first[k] + 1) % GROUPS;
+        self.len[k] -= 1;
+        self.blocks -= g.count as usize;
+        self.bytes -= g.count as usize * 16 * k;
+        DEFERRED_BLOCKS.store(self.blocks, Ordering::Relaxed);
+        g
+    }
 }
 
 /// How many of the newest groups a refill looks through for one of its own.
@@ -719,19 +756,13 @@ fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Opti
     }
     let mut i = n - 1;
     for j in (n.saturating_sub(OWN_LOOKBACK)..n).rev() {
-        if d.groups[k][j].owner == owner {
+        if d.groups[k][(d.first[k] + j) % GROUPS].owner as usize == owner {
             i = j;
             break;
         }
     }
-    let g = d.groups[k][i];
-    d.groups[k].copy_within(i + 1..n, i);
-    d.len[k] -= 1;
-    d.blocks -= g.count;
-    d.bytes -= g.count * 16 * k;
     d.used = true;
-    DEFERRED_BLOCKS.store(d.blocks, Ordering::Relaxed);
-    Some(g)
+    Some(d.remove(k, i))
 }
 
 /// Makes a deferred group the content of `tc`'s empty bin `k`: each block's owner field is
@@ -743,7 +774,7 @@ fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Opti
 unsafe fn adopt_group(tc: *mut TCache, k: usize, g: Group) {
     // SAFETY: the group's blocks are unused and now this thread's alone.
     unsafe {
-        if g.owner != (*tc).owner {
+        if g.owner as usize != (*tc).owner {
             let owner = (*tc).owner << OWNER_SHIFT;
             let mut p = g.head;
             let s = secret();
@@ -753,9 +784,9 @@ unsafe fn adopt_group(tc: *mut TCache, k: usize, g: Group) {
             }
         }
         let bin = &mut (*tc).bins[k];
-        debug_assert!(bin.head == 0 && g.count as u32 <= bin.limit);
+        debug_assert!(bin.head == 0 && g.count <= bin.limit);
         bin.head = g.head;
-        bin.count = g.count as u32;
+        bin.count = g.count;
     }
 }
 
@@ -765,20 +796,12 @@ pub fn merge_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
         return false;
     }
     for k in 1..=CLASSES {
-        loop {
-            let d = deferred(heap);
-            if d.len[k] == 0 {
-                break;
-            }
-            d.len[k] -= 1;
-            let g = d.groups[k][d.len[k]];
+        while deferred(heap).len[k] > 0 {
+            let g = deferred(heap).pop_oldest(k);
             // SAFETY: a deferred group is a list of unused cache-owned blocks.
             unsafe { free_list_locked(heap, g.head) };
         }
     }
-    let d = deferred(heap);
-    d.blocks = 0;
-    d.bytes = 0;
     DEFERRED_BLOCKS.store(0, Ordering::Relaxed);
     true
 }
@@ -789,13 +812,24 @@ pub fn any_deferred() -> bool {
     DEFERRED_BLOCKS.load(Ordering::Relaxed) != 0
 }
 
-/// A purge tick (heap locked): deferred groups that no refill wanted since the last tick are
-/// merged into the heap, so that their pages can go back. Returns whether any were.
+/// Purge ticks without a refill from the deferred groups before they are merged into the heap
+/// (ticks are 20 ms of heap activity apart: about half a second).
+const IDLE_TICKS: u32 = 25;
+
+/// A purge tick (heap locked): when no refill wanted the deferred groups for `IDLE_TICKS`
+/// ticks, they are merged into the heap, so that their pages can go back. Returns whether any
+/// were.
 pub fn purge_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
     let d = deferred(heap);
     if core::mem::replace(&mut d.used, false) {
+        d.idle_ticks = 0;
         return false;
     }
+    d.idle_ticks += 1;
+    if d.idle_ticks < IDLE_TICKS {
+        return false;
+    }
+    d.idle_ticks = 0;
     merge_deferred_locked(heap)
 }
 
