@@ -381,8 +381,22 @@ unsafe fn free_slow(p: *mut u8, func: &str) {
 /// # Safety
 /// `p` must be null or a live block of this allocator; the old pointer must not be used after a
 /// successful move.
-#[inline]
+#[inline(always)]
 pub unsafe fn realloc(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8 {
+    // The common case first, inline: a block of this thread's cache that still fits.
+    if align == 16 && n != 0 {
+        // SAFETY: realloc_fits reads p's header only inside this cache's range.
+        if let Some(q) = unsafe { tcache::realloc_fits(p as usize, n) } {
+            return q;
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { realloc_slow(p, n, align, func) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn realloc_slow(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8 {
     if p.is_null() {
         // The classic face (8-byte alignment) allocates from the shared heap only.
         return if align < 16 {

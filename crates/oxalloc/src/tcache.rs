@@ -308,6 +308,32 @@ pub unsafe fn try_free(p: usize) -> bool {
     true
 }
 
+/// `realloc`'s fast path: `p` is a block of the calling thread's cache (the same test as
+/// `free`'s fast path) and `n` bytes fit it while using at least half of it: `p` itself. `None`
+/// for anything else (null `p` included), which [`realloc_fast`] and the heap then judge.
+///
+/// # Safety
+/// `p` is null or was returned by this allocator (anything else is checked before use).
+#[inline(always)]
+pub unsafe fn realloc_fits(p: usize, n: usize) -> Option<*mut u8> {
+    let tc = tls::get() as *mut TCache;
+    if tc.is_null() {
+        return None;
+    }
+    // SAFETY: p - 8 is read only inside the range of this cache's blocks (heap memory).
+    unsafe {
+        if p.wrapping_sub((*tc).lo) >= (*tc).span || !p.is_multiple_of(16) {
+            return None;
+        }
+        let h = read(p - WORD);
+        if h >> OWNER_SHIFT != (*tc).owner || (read(p) ^ (*tc).secret) & 15 == 0 {
+            return None; // another's block, or perhaps a listed (freed) one: look closer
+        }
+        let usable = (h & SIZE_MASK) - WORD;
+        (n <= usable && n >= usable / 2).then_some(p as *mut u8)
+    }
+}
+
 /// `realloc` without the heap's lock, when it can: the block already has room for `n` bytes
 /// (and uses at least half of it), or a block of some thread's cache grows into a block of this
 /// thread's cache (`n <= MAX_SMALL`). `None`: take the heap's path (which also judges misuse,
