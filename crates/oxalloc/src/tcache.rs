@@ -429,19 +429,17 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
             (*tc).batch[k] *= 2;
         }
         let id = (*tc).id;
-        // Blocks some cache gave back and the heap has not merged yet: a whole group, taken
-        // under the lock, made this cache's outside it.
         let owner = (*tc).owner;
-        if let Some(g) = global::with_heap(|h| {
+        let s = secret();
+        // One trip under the lock: blocks some cache gave back and the heap has not merged yet
+        // (a whole group, made this cache's outside the lock), else runs carved from the heap
+        // (free fragments first, several if one is short) until the batch is full.
+        let got = global::with_heap(|h| {
             collect_orphans(h);
-            take_deferred(h, k, owner)
-        }) {
-            adopt_group(tc, k, g);
-            (*tc).stats.refills.fetch_add(1, Ordering::Relaxed);
-            return true;
-        }
-        let (p, batch) = global::with_heap(|h| {
-            collect_orphans(h);
+            if let Some(g) = take_deferred(h, k, owner) {
+                return Err(g);
+            }
+            let mut got = 0;
             let mut r = with_growth_policy(h, |h| {
                 let r = h.alloc_batch(bs, want, id);
                 (r.0 != 0).then_some(r)
@@ -449,7 +447,24 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
             if r.is_none() && want > 1 {
                 r = Some(h.alloc_batch(bs, 1, id)).filter(|r| r.0 != 0);
             }
-            let r = r.unwrap_or((0, 0));
+            while let Some((p, n)) = r {
+                // Push the highest first, so the lowest address comes out first.
+                let bin = &mut (*tc).bins[k];
+                for i in (0..n).rev() {
+                    let q = p + i * bs;
+                    write(q, bin.head ^ s);
+                    bin.head = q;
+                }
+                bin.count += n as u32;
+                got += n;
+                if got >= want {
+                    break;
+                }
+                // More from memory the heap already has (no growth for the rest).
+                h.set_may_grow(false);
+                r = Some(h.alloc_batch(bs, want - got, id)).filter(|r| r.0 != 0);
+                h.set_may_grow(true);
+            }
             let (lo, hi) = h.bounds();
             if lo < hi {
                 LO.store(lo, Ordering::Relaxed);
@@ -457,21 +472,14 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
                 (*tc).lo = lo;
                 (*tc).span = hi - lo;
             }
-            r
+            Ok(got)
         });
-        if p == 0 {
-            return false;
+        match got {
+            Err(g) => adopt_group(tc, k, g),
+            Ok(0) => return false,
+            Ok(_) => {}
         }
         (*tc).stats.refills.fetch_add(1, Ordering::Relaxed);
-        // Push the highest first, so the lowest address comes out first (fresh memory upward).
-        let s = secret();
-        let bin = &mut (*tc).bins[k];
-        for i in (0..batch).rev() {
-            let q = p + i * bs;
-            write(q, bin.head ^ s);
-            bin.head = q;
-        }
-        bin.count += batch as u32;
         true
     }
 }
