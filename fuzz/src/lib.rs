@@ -121,7 +121,7 @@ pub fn op(inp: &mut Input, mode: Mode, huge: usize, max: usize) -> Option<Op> {
         29 => Op::ForeignMove {
             n: 1 + inp.u16()? as usize % 300,
         },
-        30 => match (inp.u8()? % 5, mode) {
+        30 => match (inp.u8()? % 6, mode) {
             (0, Mode::Replay) => Op::FailNext {
                 n: 1 + inp.u8()? % 3,
             },
@@ -133,6 +133,7 @@ pub fn op(inp: &mut Input, mode: Mode, huge: usize, max: usize) -> Option<Op> {
                 mask: 1 + inp.u8()? % 31,
                 n: 1 + inp.u8()? % 3,
             },
+            (4, _) => Op::PurgeTick,
             _ => Op::AdviseAll,
         },
         _ if mode == Mode::Replay => match inp.u8()? % 2 {

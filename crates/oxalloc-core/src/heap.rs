@@ -43,6 +43,11 @@ const THRASH_OPS: u64 = 1024;
 /// How many blocks of its own range list a request looks at before taking a larger list.
 const RANGE_SCAN: usize = 8;
 
+/// Where a large free block keeps its purge stamp (its fourth word, after the list links).
+const STAMP_OFF: usize = 3 * WORD;
+/// Mixed into purge stamps, so that old data rarely decodes as one.
+const STAMP_MAGIC: usize = 0x5EED_0F0F_A110_C8ED;
+
 /// Tunables of a heap.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
@@ -195,6 +200,8 @@ pub struct Heap<S: Source> {
     secret: usize,
     /// Bytes freed into large free ranges since their pages were last given back (lazy mode).
     dirty: usize,
+    /// Purge ticks so far (lazy mode): a large free block carries the tick it was freed in.
+    epoch: usize,
     /// Payloads of the last huge blocks unmapped (to name a second free a double free).
     unmapped: [usize; 8],
     unmapped_next: usize,
@@ -221,6 +228,7 @@ impl<S: Source> Heap<S> {
             hi: 0,
             secret: 0x5bd1_e995_3c6e_f372,
             dirty: 0,
+            epoch: 0,
             unmapped: [0; 8],
             unmapped_next: 0,
             cfg,
@@ -1089,7 +1097,66 @@ impl<S: Source> Heap<S> {
             }
             self.bins.push(start, size);
             set_prev_state(start + size, size);
+            if size >= self.cfg.advise_threshold
+                && self.cfg.lazy_advise
+                && (start == b || bsize >= self.cfg.advise_threshold / 16)
+            {
+                // A new (or much grown) large free block: its pages go back once it has stayed
+                // free for a whole purge interval.
+                write(start + STAMP_OFF, self.stamp(self.epoch, false));
+            }
         }
+    }
+
+    /// The stamp of a large free block: the purge tick it was freed in, and whether its pages
+    /// went back since. Kept in the free block's fourth word (after the list links), which
+    /// `advise` keeps; a word that does not decode to a past tick is treated as "old, not given
+    /// back" (a block that changed without a new stamp is given back at the next tick).
+    fn stamp(&self, epoch: usize, purged: bool) -> usize {
+        (epoch << 1 | purged as usize) ^ self.secret.rotate_left(29) ^ STAMP_MAGIC
+    }
+
+    /// `(tick, purged)` from a stamp word, if it decodes to a past tick.
+    fn read_stamp(&self, w: usize) -> Option<(usize, bool)> {
+        let v = w ^ self.secret.rotate_left(29) ^ STAMP_MAGIC;
+        (v >> 1 <= self.epoch).then_some((v >> 1, v & 1 != 0))
+    }
+
+    /// A purge tick (lazy mode; the caller calls it every interval of activity while
+    /// [`Heap::dirty_bytes`] is non-zero): the pages of large free blocks that have stayed free
+    /// for a whole interval go back to the source; younger ones wait for a later tick (a block
+    /// freed and soon allocated again keeps its pages). Returns the bytes given back.
+    pub fn purge_tick(&mut self) -> usize {
+        self.epoch += 1;
+        self.dirty = 0;
+        let mut total = 0;
+        let mut i = self
+            .bins
+            .first_nonempty_from(bin_of(self.cfg.advise_threshold));
+        while let Some(bin) = i {
+            let mut b = self.bins.head(bin);
+            while b != 0 {
+                // SAFETY: b is a free block in a list; blocks of these lists have a fourth word.
+                let (s, next, w) =
+                    unsafe { (free_size(read(b)), next_link(b), read(b + STAMP_OFF)) };
+                if s >= self.cfg.advise_threshold {
+                    match self.read_stamp(w) {
+                        Some((_, true)) => {}
+                        Some((e, false)) if self.epoch - e < 2 => self.dirty += s,
+                        _ => {
+                            let before = self.stats.advised_bytes;
+                            self.advise(b, s);
+                            total += (self.stats.advised_bytes - before) as usize;
+                            // SAFETY: as above (advise keeps the first four words).
+                            unsafe { write(b + STAMP_OFF, self.stamp(self.epoch, true)) };
+                        }
+                    }
+                }
+                b = next;
+            }
+            i = self.bins.first_nonempty_from(bin + 1);
+        }
+        total
     }
 
     /// Gives the inner pages of the free range `[b, b + size)` back to the source, keeping the

@@ -391,6 +391,36 @@ fn a_large_free_range_in_the_middle_gives_its_pages_back() {
 }
 
 #[test]
+fn lazily_a_large_free_range_gives_its_pages_back_after_a_whole_interval_free() {
+    let mut h = heap(64 << 20);
+    let mut cfg = Config::DEFAULT;
+    cfg.lazy_advise = true;
+    h.set_config(cfg);
+    let big = alloc(&mut h, 4 << 20, 16);
+    let other = alloc(&mut h, 3 << 20, 16);
+    let _guard = alloc(&mut h, 8, 16);
+    free(&mut h, big);
+    assert_eq!(h.stats().advised_bytes, 0, "advised at once in lazy mode");
+    assert!(h.dirty_bytes() >= 4 << 20);
+    // Freed in this interval: the first tick leaves it (it may be allocated again soon).
+    assert_eq!(h.purge_tick(), 0);
+    assert!(
+        h.dirty_bytes() >= 4 << 20,
+        "a young block must keep the ticks coming"
+    );
+    // Free for a whole interval: the next tick gives its pages back, once.
+    let given = h.purge_tick();
+    assert!(given >= 3 << 20, "only {given} bytes given back");
+    assert_eq!(h.purge_tick(), 0, "given back twice");
+    assert_eq!(h.dirty_bytes(), 0);
+    // A block freed next to it makes the range young again: given back a tick later.
+    free(&mut h, other);
+    assert_eq!(h.purge_tick(), 0);
+    assert!(h.purge_tick() >= 2 << 20);
+    h.check().unwrap();
+}
+
+#[test]
 fn sizes_from_1_byte_to_32_mib_come_back_after_freeing_all() {
     use oxalloc_core::Source;
     let mut h = heap(512 << 20);

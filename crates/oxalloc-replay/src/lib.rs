@@ -27,6 +27,8 @@ pub enum Op {
     BlockEnd,
     /// `malloc_trim`'s second half: give back the inner pages of every free block.
     AdviseAll,
+    /// A purge tick (lazy mode): large blocks free for a whole interval give their pages back.
+    PurgeTick,
     /// A thread cache's refill: `k` contiguous blocks of `16 * (class + 1)` bytes, owned by
     /// cache `owner`; each becomes a live object.
     Batch { class: u8, k: u8, owner: u16 },
@@ -255,6 +257,9 @@ impl Replay {
             Op::AdviseAll => {
                 self.heap.advise_all_free();
             }
+            Op::PurgeTick => {
+                self.heap.purge_tick();
+            }
             Op::Batch { class, k, owner } => {
                 let bs = 16 * (class as usize % 64 + 1);
                 let k = (k as usize % 32) + 1;
@@ -403,6 +408,7 @@ pub mod strategy {
             1 => (1u8..3).prop_map(|n| Op::FailNext { n }),
             1 => Just(Op::BlockEnd),
             1 => Just(Op::AdviseAll),
+            1 => Just(Op::PurgeTick),
             2 => (any::<u8>(), any::<u8>(), any::<u16>()).prop_map(|(class, k, owner)| Op::Batch { class, k, owner }),
             2 => (any::<usize>(), any::<u8>()).prop_map(|(idx, n)| Op::FreeRun { idx, n }),
             1 => any::<bool>().prop_map(|on| Op::MayGrow { on }),

@@ -77,7 +77,7 @@ fn purge_check(h: &mut ProcessHeap) {
         SINCE.store(now, Ordering::Relaxed);
     } else if now.saturating_sub(since) >= 20 {
         tcache::purge_deferred_locked(h);
-        h.advise_all_free();
+        h.purge_tick();
         SINCE.store(0, Ordering::Relaxed);
     }
 }
