@@ -268,6 +268,12 @@ pub fn malloc(n: usize) -> *mut u8 {
         }
         return tcache::alloc_slow(n);
     }
+    // Medium sizes come from the thread caches once the process has threads (their point is
+    // to keep threads off the heap's lock); a single-threaded program gets them from the heap,
+    // where a freed block at once merges, splits and serves any smaller request.
+    if n <= tcache::MAX_MEDIUM && !os::single_threaded() {
+        return tcache::alloc_medium(n);
+    }
     heap_alloc(n, 16)
 }
 

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! malloc(n <= 1016)  -> pop bins[(n + 23) / 16]                 (no lock, no atomic)
+//! malloc(n <= 64 KiB)-> pop the bin of n's medium class (8 per power of two)
 //! free(p) owned here -> push bins[size / 16]                    (no lock, no atomic)
 //! free(p) owned by T -> push T.remote (one CAS)                 (no lock)
 //! empty bin          -> drain own remote list, else take a deferred group, else carve a
@@ -29,14 +30,22 @@ use oxalloc_core::tag::{
 };
 use oxalloc_os as os;
 
-/// Block sizes with a bin: 16, 32, ..., 1024 (bin index = size / 16).
+/// Small block sizes with a bin: 16, 32, ..., 1024 (bin index = size / 16).
 pub const CLASSES: usize = 64;
-/// The largest request a bin serves (a 1024-byte block).
+/// The largest request a small bin serves (a 1024-byte block).
 pub const MAX_SMALL: usize = CLASSES * 16 - WORD;
+/// Medium block sizes with a bin: eight per power of two, from 1152 to 64 KiB (bins
+/// `CLASSES + 1 ..`; a request is rounded up to its class, at most 12.5% more).
+const MEDIUM: usize = 48;
+/// Bins in a cache: index 0 unused, small, medium.
+const NBINS: usize = CLASSES + 1 + MEDIUM;
+/// The largest request a medium bin serves (a 64 KiB block).
+pub const MAX_MEDIUM: usize = 65536 - WORD;
 /// The most thread caches alive at once; later threads use the shared heap directly.
 const MAX_ID: usize = (1 << 16) - 1;
 
 const _: () = assert!(MAX_SMALL == 1016);
+const _: () = assert!(bin_size(NBINS - 1) == 65536 && bin_size(CLASSES + 1) == 1152);
 const _: () = assert!(batch_and_limit(1).1 as usize <= FLUSH_CHUNK);
 const _: () = assert!(OWNER_SHIFT == 48);
 
@@ -66,10 +75,42 @@ struct CacheStats {
 const ALIVE: u8 = 1;
 const DEAD: u8 = 2;
 
-/// Remote frees for one cache, on a cache line of their own (other threads write it).
+/// Remote frees for one cache, on cache lines of their own (other threads write them).
+///
+/// A block with a bin goes onto that bin's list, whose word packs the list's head (bits 0..48)
+/// with its length (bits 48..64, saturating): the owner takes a whole list as an empty bin's
+/// content without touching a block. Other blocks (grown past every class) go onto `head`.
 #[repr(C, align(64))]
 struct Remote {
     head: AtomicUsize,
+    class: [AtomicUsize; NBINS],
+}
+
+/// The head of a packed remote list.
+const LIST_PTR: usize = (1 << 48) - 1;
+
+impl Remote {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const EMPTY: Remote = Remote {
+        head: AtomicUsize::new(0),
+        class: [const { AtomicUsize::new(0) }; NBINS],
+    };
+
+    /// Takes every list off, as plain encoded lists (the packed lengths dropped).
+    fn take_all(&self, mut each: impl FnMut(usize)) {
+        each(self.head.swap(0, Ordering::Acquire));
+        for c in &self.class {
+            if c.load(Ordering::Relaxed) != 0 {
+                each(c.swap(0, Ordering::Acquire) & LIST_PTR);
+            }
+        }
+    }
+
+    /// Whether any remote free is waiting.
+    fn pending(&self) -> bool {
+        self.head.load(Ordering::Relaxed) != 0
+            || self.class.iter().any(|c| c.load(Ordering::Relaxed) != 0)
+    }
 }
 
 /// A thread's cache.
@@ -82,11 +123,11 @@ pub struct TCache {
     secret: usize,
     lo: usize,
     span: usize,
-    bins: [Bin; CLASSES + 1],
+    bins: [Bin; NBINS],
     /// Blocks the next refill of each bin carves: starts at one cache line's worth (one block
     /// from 64 bytes up) and doubles up to `limit / 2`, so a size a program uses a few times
     /// takes little memory, and two threads' first blocks never share a cache line.
-    batch: [u8; CLASSES + 1],
+    batch: [u8; NBINS],
     id: usize,
     state: AtomicU8,
     /// Bytes the heap grew by for this thread since its cache was last given back.
@@ -102,8 +143,8 @@ static DISABLED: TCache = TCache {
     secret: 0,
     lo: 0,
     span: 0,
-    bins: [EMPTY_BIN; CLASSES + 1],
-    batch: [1; CLASSES + 1],
+    bins: [EMPTY_BIN; NBINS],
+    batch: [1; NBINS],
     id: 0,
     state: AtomicU8::new(DEAD),
     grown_since_flush: 0,
@@ -112,9 +153,7 @@ static DISABLED: TCache = TCache {
         flushes: AtomicU64::new(0),
         remote_in: AtomicU64::new(0),
     },
-    remote: Remote {
-        head: AtomicUsize::new(0),
-    },
+    remote: Remote::EMPTY,
 };
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -204,8 +243,8 @@ fn secret() -> usize {
 }
 
 /// The first refill of each bin: the blocks that fill one 64-byte cache line.
-const FIRST_BATCH: [u8; CLASSES + 1] = {
-    let mut b = [1u8; CLASSES + 1];
+const FIRST_BATCH: [u8; NBINS] = {
+    let mut b = [1u8; NBINS];
     let mut k = 1;
     while k < 4 {
         b[k] = 64usize.div_ceil(16 * k) as u8;
@@ -214,9 +253,14 @@ const FIRST_BATCH: [u8; CLASSES + 1] = {
     b
 };
 
-/// The batch a refill of bin `k` carves, and the bin's limit.
+/// The batch a refill of bin `k` carves, and the bin's limit: small bins hold up to 16 KiB
+/// (4-64 blocks a batch), medium bins up to 32 KiB (at least 2 blocks).
 const fn batch_and_limit(k: usize) -> (u32, u32) {
-    let bs = k * 16;
+    let bs = bin_size(k);
+    if k > CLASSES {
+        let limit = if 32768 / bs < 2 { 2 } else { 32768 / bs };
+        return ((limit / 2) as u32, limit as u32);
+    }
     let mut batch = 8192 / bs;
     if batch < 4 {
         batch = 4;
@@ -225,6 +269,49 @@ const fn batch_and_limit(k: usize) -> (u32, u32) {
         batch = 64;
     }
     (batch as u32, 2 * batch as u32)
+}
+
+/// The block size of bin `k` (`1 <= k < NBINS`).
+const fn bin_size(k: usize) -> usize {
+    if k <= CLASSES {
+        return 16 * k;
+    }
+    let m = k - CLASSES - 1;
+    let e = 10 + m / 8;
+    (1 << e) + (m % 8 + 1) * (1 << (e - 3))
+}
+
+/// The medium bin for a request of `n` bytes (`MAX_SMALL < n <= MAX_MEDIUM`): the smallest
+/// class whose blocks hold it.
+#[inline]
+fn medium_bin(n: usize) -> usize {
+    let bs = (n + WORD + 15) & !15; // > 1024
+    let e = (usize::BITS - 1 - (bs - 1).leading_zeros()) as usize; // 2^e < bs <= 2^(e+1)
+    let step = 1 << (e - 3);
+    let j = (bs - (1 << e)).div_ceil(step); // 1..=8
+    CLASSES + 1 + (e - 10) * 8 + (j - 1)
+}
+
+/// The bin a free block of `size` bytes goes to: the largest class it can serve, or 0 for
+/// none (too large for a bin).
+#[inline]
+fn bin_of_block(size: usize) -> usize {
+    if size < 1152 {
+        let k = size >> 4;
+        return if k <= CLASSES { k } else { 0 };
+    }
+    let e = (usize::BITS - 1 - size.leading_zeros()) as usize; // 2^e <= size < 2^(e+1)
+    let j = (size - (1 << e)) >> (e - 3); // 0..=7
+    let k = if j == 0 {
+        CLASSES + 1 + (e - 11) * 8 + 7
+    } else {
+        CLASSES + 1 + (e - 10) * 8 + (j - 1)
+    };
+    if k < NBINS {
+        k
+    } else {
+        0
+    }
 }
 
 /// Whether `p` could be a cached block: 16-aligned and inside the heap's range.
@@ -248,12 +335,30 @@ fn looks_listed(w: usize) -> bool {
 #[inline(always)]
 pub fn try_alloc(n: usize) -> *mut u8 {
     debug_assert!(n <= MAX_SMALL);
+    pop((n + 23) >> 4)
+}
+
+/// `malloc(n)` for `MAX_SMALL < n <= MAX_MEDIUM`: a block of the request's medium class from the
+/// calling thread's cache, refilled from the heap when empty. Null (and `ENOMEM`) when memory
+/// is exhausted.
+pub fn alloc_medium(n: usize) -> *mut u8 {
+    debug_assert!(n > MAX_SMALL && n <= MAX_MEDIUM);
+    let k = medium_bin(n);
+    let p = pop(k);
+    if !p.is_null() {
+        return p;
+    }
+    bin_slow(n, k)
+}
+
+/// Pops a block off bin `k` of the calling thread's cache, or null.
+#[inline(always)]
+fn pop(k: usize) -> *mut u8 {
     let tc = tls::get() as *mut TCache;
     if tc.is_null() {
         return core::ptr::null_mut();
     }
-    let k = (n + 23) >> 4;
-    // SAFETY: tc is this thread's live cache (only this thread touches its bins); k <= 64.
+    // SAFETY: tc is this thread's live cache (only this thread touches its bins); k < NBINS.
     unsafe {
         let bin = (*tc).bins.get_unchecked_mut(k);
         let p = bin.head;
@@ -393,6 +498,13 @@ pub unsafe fn realloc_fast(p: usize, n: usize) -> Option<*mut u8> {
 #[cold]
 #[inline(never)]
 pub fn alloc_slow(n: usize) -> *mut u8 {
+    bin_slow(n, (n + 23) >> 4)
+}
+
+/// The slow path of an allocation of `n` bytes from bin `k`.
+#[cold]
+#[inline(never)]
+fn bin_slow(n: usize, k: usize) -> *mut u8 {
     let mut tc = tls::get() as *mut TCache;
     if tc.is_null() {
         tc = create();
@@ -400,18 +512,33 @@ pub fn alloc_slow(n: usize) -> *mut u8 {
     if core::ptr::eq(tc, &DISABLED) || crate::secure::on() {
         return global::heap_alloc(n, 16);
     }
-    let k = (n + 23) >> 4;
     // SAFETY: tc is this thread's live cache.
     unsafe {
+        // Blocks of this size that other threads freed: the whole list becomes the (empty) bin.
+        let v = (*tc).remote.class[k].load(Ordering::Relaxed);
+        if v != 0 && (*tc).bins[k].head == 0 {
+            let v = (*tc).remote.class[k].swap(0, Ordering::Acquire);
+            let bin = &mut (*tc).bins[k];
+            bin.head = v & LIST_PTR;
+            bin.count = (v >> 48) as u32;
+            (*tc)
+                .stats
+                .remote_in
+                .fetch_add(v as u64 >> 48, Ordering::Relaxed);
+            let p = pop(k);
+            if !p.is_null() {
+                return p;
+            }
+        }
         if (*tc).remote.head.load(Ordering::Relaxed) != 0 {
             drain_remote(tc);
-            let p = try_alloc(n);
+            let p = pop(k);
             if !p.is_null() {
                 return p;
             }
         }
         if refill(tc, k) {
-            return try_alloc(n);
+            return pop(k);
         }
     }
     os::set_errno(os::ENOMEM);
@@ -421,7 +548,7 @@ pub fn alloc_slow(n: usize) -> *mut u8 {
 /// Carves a batch of blocks for bin `k` from the heap. Cached blocks go back to the heap before
 /// it grows.
 unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
-    let bs = k * 16;
+    let bs = bin_size(k);
     // SAFETY: tc is this thread's live cache; the heap is locked inside with_heap.
     unsafe {
         let want = (*tc).batch[k] as usize;
@@ -520,13 +647,23 @@ pub unsafe fn free_slow(p: usize, func: &str) -> bool {
             // Its thread has exited: nobody would drain a remote list soon. To the heap.
             global::with_heap(|heap| heap.free_owned(p));
         } else {
-            // Another thread's block: onto its remote list, without its lock.
+            // Another thread's block: onto its remote list for the block's bin, without its lock.
             let s = secret();
-            let head = &(*ot).remote.head;
+            let k = bin_of_block(h & SIZE_MASK);
+            let head = if k == 0 {
+                &(*ot).remote.head
+            } else {
+                &(*ot).remote.class[k]
+            };
             let mut old = head.load(Ordering::Relaxed);
             loop {
-                write(p, old ^ s);
-                match head.compare_exchange_weak(old, p, Ordering::Release, Ordering::Relaxed) {
+                write(p, (old & LIST_PTR) ^ s);
+                let new = if k == 0 {
+                    p
+                } else {
+                    p | ((old >> 48) + 1).min(0xFFFF) << 48
+                };
+                match head.compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed) {
                     Ok(_) => break,
                     Err(cur) => old = cur,
                 }
@@ -539,10 +676,12 @@ pub unsafe fn free_slow(p: usize, func: &str) -> bool {
 /// A block of this thread's own cache that the fast path could not take: its bin is full (give
 /// the older half back to the heap) or its size has no bin (it goes to the heap).
 unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
-    let k = (h & SIZE_MASK) >> 4;
+    let k = bin_of_block(h & SIZE_MASK);
     // SAFETY: tc is this thread's cache; p is a block it owns.
     unsafe {
-        if k > CLASSES {
+        // (A small block grown in place can reach a medium size: like every medium block, it
+        // is cached only once the process has threads.)
+        if k == 0 || (k > CLASSES && os::single_threaded()) {
             global::with_heap(|heap| heap.free_owned(p));
             return;
         }
@@ -581,26 +720,46 @@ unsafe fn drain_remote(tc: *mut TCache) {
     unsafe {
         let s = secret();
         let mut p = (*tc).remote.head.swap(0, Ordering::Acquire);
-        let mut overflow = 0usize;
+        // Blocks whose bin is full: per bin, given back as deferred groups (no merging).
+        let mut over = [Group {
+            head: 0,
+            count: 0,
+            owner: (*tc).owner as u32,
+        }; NBINS];
+        let mut unbinned = 0usize;
+        let mut any_over = false;
         let mut n = 0u64;
         while p != 0 {
             let next = read(p) ^ s;
-            let k = (read(p - WORD) & SIZE_MASK) >> 4;
+            let k = bin_of_block(read(p - WORD) & SIZE_MASK);
             n += 1;
-            if k <= CLASSES && (*tc).bins[k].count < (*tc).bins[k].limit {
+            if k == 0 {
+                write(p, unbinned ^ s);
+                unbinned = p;
+            } else if (*tc).bins[k].count < (*tc).bins[k].limit {
                 let bin = &mut (*tc).bins[k];
                 write(p, bin.head ^ s);
                 bin.head = p;
                 bin.count += 1;
             } else {
-                write(p, overflow ^ s);
-                overflow = p;
+                let g = &mut over[k];
+                write(p, g.head ^ s);
+                g.head = p;
+                g.count += 1;
+                any_over = true;
             }
             p = next;
         }
         (*tc).stats.remote_in.fetch_add(n, Ordering::Relaxed);
-        if overflow != 0 {
-            global::with_heap(|heap| free_list_locked(heap, overflow));
+        if any_over || unbinned != 0 {
+            global::with_heap(|heap| {
+                free_list_locked(heap, unbinned);
+                for (k, g) in over.iter().enumerate() {
+                    if g.head != 0 {
+                        defer_locked(heap, k, g.head, g.count as usize, g.owner as usize);
+                    }
+                }
+            });
         }
     }
 }
@@ -609,13 +768,13 @@ unsafe fn drain_remote(tc: *mut TCache) {
 unsafe fn flush_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
     // SAFETY: tc's bins belong to the calling thread (or to a dead thread); the heap is locked.
     unsafe {
-        for k in 1..=CLASSES {
+        for k in 1..NBINS {
             let bin = &mut (*tc).bins[k];
             free_list_locked(heap, bin.head);
             bin.head = 0;
             bin.count = 0;
         }
-        free_list_locked(heap, (*tc).remote.head.swap(0, Ordering::Acquire));
+        (*tc).remote.take_all(|l| free_list_locked(heap, l));
     }
 }
 
@@ -667,7 +826,7 @@ struct Group {
 }
 
 /// Groups kept per class before the oldest are merged into the heap.
-const GROUPS: usize = 4096;
+const GROUPS: usize = 2048;
 
 /// Blocks that caches gave back, by class, not merged into the heap yet: a full bin's older half
 /// goes here as one group (no merging, no list walk under the lock), and the next refill of that
@@ -679,9 +838,9 @@ const GROUPS: usize = 4096;
 /// ring, oldest first: `groups[k][(first[k] + i) % GROUPS]` for `i < len[k]`, each a list of
 /// cache-owned blocks of class `k`; `blocks` and `bytes` are the totals.
 struct Deferred {
-    groups: [[Group; GROUPS]; CLASSES + 1],
-    first: [usize; CLASSES + 1],
-    len: [usize; CLASSES + 1],
+    groups: [[Group; GROUPS]; NBINS],
+    first: [usize; NBINS],
+    len: [usize; NBINS],
     blocks: usize,
     bytes: usize,
     /// Whether a refill took a group since the last purge tick.
@@ -698,9 +857,9 @@ static DEFERRED: DeferredCell = DeferredCell(core::cell::UnsafeCell::new(Deferre
         head: 0,
         count: 0,
         owner: 0,
-    }; GROUPS]; CLASSES + 1],
-    first: [0; CLASSES + 1],
-    len: [0; CLASSES + 1],
+    }; GROUPS]; NBINS],
+    first: [0; NBINS],
+    len: [0; NBINS],
     blocks: 0,
     bytes: 0,
     used: false,
@@ -743,7 +902,7 @@ unsafe fn defer_locked(
     };
     d.len[k] += 1;
     d.blocks += count;
-    d.bytes += count * 16 * k;
+    d.bytes += count * bin_size(k);
     DEFERRED_BLOCKS.store(d.blocks, Ordering::Relaxed);
 }
 
@@ -759,7 +918,7 @@ impl Deferred {
         }
         self.len[k] -= 1;
         self.blocks -= g.count as usize;
-        self.bytes -= g.count as usize * 16 * k;
+        self.bytes -= g.count as usize * bin_size(k);
         DEFERRED_BLOCKS.store(self.blocks, Ordering::Relaxed);
         g
     }
@@ -771,17 +930,19 @@ impl Deferred {
         self.first[k] = (self.first[k] + 1) % GROUPS;
         self.len[k] -= 1;
         self.blocks -= g.count as usize;
-        self.bytes -= g.count as usize * 16 * k;
+        self.bytes -= g.count as usize * bin_size(k);
         DEFERRED_BLOCKS.store(self.blocks, Ordering::Relaxed);
         g
     }
 }
 
 /// How many of the newest groups a refill looks through for one of its own.
-const OWN_LOOKBACK: usize = 8;
+const OWN_LOOKBACK: usize = 64;
 
 /// A deferred group of class `k`, taken off (heap locked): among the newest few, the newest
-/// that cache `owner` gave back (its blocks need no rewriting), else the newest.
+/// that cache `owner` gave back, else the newest, whose blocks' owner fields are rewritten here,
+/// under the lock — the heap updates a block's header flags when its neighbour is freed or
+/// allocated, so a header is never written outside the lock.
 fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Option<Group> {
     let d = deferred(heap);
     let n = d.len[k];
@@ -796,29 +957,36 @@ fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Opti
         }
     }
     d.used = true;
-    Some(d.remove(k, i))
+    let mut g = d.remove(k, i);
+    if g.owner as usize != owner {
+        let s = secret();
+        let mut p = g.head;
+        while p != 0 {
+            // SAFETY: the group's blocks are unused cache-owned blocks; the heap is locked.
+            unsafe {
+                write(
+                    p - WORD,
+                    (read(p - WORD) & !OWNER_MASK) | owner << OWNER_SHIFT,
+                );
+                p = read(p) ^ s;
+            }
+        }
+        g.owner = owner as u32;
+    }
+    Some(g)
 }
 
-/// Makes a deferred group the content of `tc`'s empty bin `k`: each block's owner field is
-/// rewritten when another cache gave the group back (so its next free comes back here).
+/// Makes a deferred group (taken for this cache, so its blocks name it) the content of `tc`'s
+/// empty bin `k`.
 ///
 /// # Safety
 /// `tc` is the calling thread's cache; bin `k` is empty; the group was taken off the deferred
 /// lists by this thread.
 unsafe fn adopt_group(tc: *mut TCache, k: usize, g: Group) {
-    // SAFETY: the group's blocks are unused and now this thread's alone.
+    // SAFETY: the bins are this thread's alone.
     unsafe {
-        if g.owner as usize != (*tc).owner {
-            let owner = (*tc).owner << OWNER_SHIFT;
-            let mut p = g.head;
-            let s = secret();
-            while p != 0 {
-                write(p - WORD, (read(p - WORD) & !OWNER_MASK) | owner);
-                p = read(p) ^ s;
-            }
-        }
         let bin = &mut (*tc).bins[k];
-        debug_assert!(bin.head == 0 && g.count <= bin.limit);
+        debug_assert!(bin.head == 0 && g.count <= bin.limit && g.owner as usize == (*tc).owner);
         bin.head = g.head;
         bin.count = g.count;
     }
@@ -829,7 +997,7 @@ pub fn merge_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
     if DEFERRED_BLOCKS.load(Ordering::Relaxed) == 0 {
         return false;
     }
-    for k in 1..=CLASSES {
+    for k in 1..NBINS {
         while deferred(heap).len[k] > 0 {
             let g = deferred(heap).pop_oldest(k);
             // SAFETY: a deferred group is a list of unused cache-owned blocks.
@@ -875,7 +1043,7 @@ unsafe fn cached_bytes(tc: *mut TCache) -> usize {
             .bins
             .iter()
             .enumerate()
-            .map(|(k, b)| b.count as usize * k * 16)
+            .map(|(k, b)| b.count as usize * if k == 0 { 0 } else { bin_size(k) })
             .sum()
     }
 }
@@ -909,7 +1077,7 @@ pub fn with_growth_policy<T>(
     // SAFETY: tc is null or the calling thread's live cache; the heap is locked.
     unsafe {
         if !tc.is_null() {
-            let cached = cached_bytes(tc) + (*tc).remote.head.load(Ordering::Relaxed).min(1);
+            let cached = cached_bytes(tc) + (*tc).remote.pending() as usize;
             if cached > 0 && cached >= (*tc).grown_since_flush {
                 flush_all_locked(tc, h);
                 (*tc).grown_since_flush = 0;
@@ -962,7 +1130,7 @@ fn collect_orphans(heap: &mut global::ProcessHeap) {
         // remote list is owned by nobody but the heap now (locked).
         unsafe {
             if (*t).state.load(Ordering::Acquire) == DEAD {
-                free_list_locked(heap, (*t).remote.head.swap(0, Ordering::Acquire));
+                (*t).remote.take_all(|l| free_list_locked(heap, l));
             }
         }
     }
@@ -1016,7 +1184,7 @@ fn create() -> *mut TCache {
         if mem.is_null() {
             return &DISABLED as *const TCache as *mut TCache; // no memory: try again later
         }
-        let mut bins = [EMPTY_BIN; CLASSES + 1];
+        let mut bins = [EMPTY_BIN; NBINS];
         for (k, b) in bins.iter_mut().enumerate().skip(1) {
             b.limit = batch_and_limit(k).1;
         }
@@ -1037,9 +1205,7 @@ fn create() -> *mut TCache {
                     flushes: AtomicU64::new(0),
                     remote_in: AtomicU64::new(0),
                 },
-                remote: Remote {
-                    head: AtomicUsize::new(0),
-                },
+                remote: Remote::EMPTY,
             })
         };
         TABLE[id].store(mem as usize, Ordering::Release);
@@ -1086,7 +1252,7 @@ pub fn after_fork_child() {
                 b.head = 0;
                 b.count = 0;
             }
-            (*t).remote.head.store(0, Ordering::Relaxed);
+            (*t).remote.take_all(|_| {});
             (*t).state.store(DEAD, Ordering::Relaxed);
         }
         dead += 1;
@@ -1115,7 +1281,7 @@ pub fn totals() -> [u64; 7] {
             for (k, b) in (*c).bins.iter().enumerate() {
                 let n = core::ptr::read_volatile(&b.count) as u64;
                 t[2] += n;
-                t[3] += n * 16 * k as u64;
+                t[3] += n * if k == 0 { 0 } else { bin_size(k) as u64 };
             }
             t[4] += (*c).stats.refills.load(Ordering::Relaxed);
             t[5] += (*c).stats.flushes.load(Ordering::Relaxed);
@@ -1123,4 +1289,60 @@ pub fn totals() -> [u64; 7] {
         }
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_medium_request_gets_the_smallest_class_that_holds_it() {
+        for n in MAX_SMALL + 1..=MAX_MEDIUM {
+            let need = (n + WORD + 15) & !15;
+            let k = medium_bin(n);
+            assert!(k > CLASSES && k < NBINS, "request {n}: bin {k}");
+            assert!(
+                bin_size(k) >= need,
+                "request {n}: class {} too small",
+                bin_size(k)
+            );
+            assert!(
+                k == CLASSES + 1 || bin_size(k - 1) < need,
+                "request {n}: a smaller class ({}) holds it",
+                bin_size(k - 1)
+            );
+            assert!(
+                bin_size(k) <= need + need / 8,
+                "request {n}: more than 12.5% rounding"
+            );
+        }
+    }
+
+    #[test]
+    fn every_block_goes_to_the_largest_class_it_can_serve() {
+        for size in (16..80_000).step_by(8) {
+            let k = bin_of_block(size);
+            if size < 16 * (CLASSES + 1) {
+                assert_eq!(k, size >> 4, "small block {size}");
+                continue;
+            }
+            if k == 0 {
+                assert!(
+                    size >= bin_size(NBINS - 1) + 8192 || size < 1152,
+                    "block {size}"
+                );
+                continue;
+            }
+            assert!(bin_size(k) <= size, "block {size} in class {}", bin_size(k));
+            assert!(
+                k + 1 == NBINS || bin_size(k + 1) > size,
+                "block {size}: class {k}"
+            );
+        }
+        for k in 1..NBINS {
+            assert_eq!(bin_of_block(bin_size(k)), k);
+            let (batch, limit) = batch_and_limit(k);
+            assert!(batch >= 1 && limit >= 2 * batch && limit as usize <= FLUSH_CHUNK);
+        }
+    }
 }
