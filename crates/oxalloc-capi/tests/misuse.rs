@@ -262,6 +262,7 @@ misuse_cases! {
     double_free_thread_exited: DoubleFree in "free";
     double_free_small_cached: DoubleFree in "free";
     double_free_deferred: DoubleFree in "free";
+    double_free_medium_cached: DoubleFree in "free";
     double_free_calloc: DoubleFree in "free";
     double_free_memalign: DoubleFree in "free";
     double_free_realloc_zero: DoubleFree in "free";

@@ -166,6 +166,19 @@ static void double_free_other_thread(void) {
     pthread_join(t, NULL);
 }
 
+/* A medium block (3000 bytes) in a process with threads: it sits in the thread's medium bin
+ * after the first free; the second is caught there. */
+static void *nothing(void *arg) { return arg; }
+static void double_free_medium_cached(void) {
+    pthread_t t;
+    pthread_create(&t, NULL, nothing, NULL);
+    pthread_join(t, NULL);
+    char *p = xmalloc(3000);
+    free(p);
+    addr(p);
+    free(OPAQUE(p));
+}
+
 /* Thread A (main) allocates, thread B frees and stays alive, then A frees again. */
 static _Atomic int b_freed;
 static void *free_once_and_wait(void *arg) {
@@ -471,6 +484,7 @@ static const struct kase cases[] = {
     CASE(double_free_thread_exited),
     CASE(double_free_small_cached),
     CASE(double_free_deferred),
+    CASE(double_free_medium_cached),
     CASE(double_free_calloc),
     CASE(double_free_memalign),
     CASE(double_free_realloc_zero),
