@@ -2,12 +2,13 @@
 //!
 //! ```text
 //! malloc(n <= 1016)  -> pop bins[(n + 23) / 16]                 (no lock, no atomic)
-//! malloc(n <= 64 KiB)-> pop the bin of n's medium class (8 per power of two)
-//! free(p) owned here -> push bins[size / 16]                    (no lock, no atomic)
-//! free(p) owned by T -> push T.remote (one CAS)                 (no lock)
-//! empty bin          -> drain own remote list, else take a deferred group, else carve a
-//!                       batch from the heap (lock)
-//! full bin           -> the older half becomes a deferred group (lock, no merging)
+//! malloc(n <= 64 KiB)-> pop the bin of n's medium class (8 per power of two; threaded only)
+//! free(p) owned here -> push p's bin                            (no lock, no atomic)
+//! free(p) owned by T -> push T.remote[p's bin] (one CAS)        (no lock)
+//! empty bin          -> its spare list, else the remote list of its class, else drain the
+//!                       other remote frees, else a deferred group, else carve a batch (lock)
+//! full bin           -> the list becomes the spare; the old spare becomes a deferred group
+//!                       (lock, no merging, no list walked)
 //! heap cannot serve  -> merge the deferred groups, then give this cache's blocks back, then
 //!                       grow (lock)
 //! ```
@@ -16,11 +17,13 @@
 //! heap keeps it while the block is in use. Blocks in a bin or a remote list are "in use" for the
 //! heap; their first payload word is the list link, encoded as `next ^ SECRET`, whose low four
 //! bits are then `SECRET & 15` (a fixed non-zero tag): a second free of a listed block finds the
-//! tag and stops the process instead of corrupting a list.
+//! tag and stops the process instead of corrupting a list. Headers are written only under the
+//! heap's lock (the heap updates a block's flags when a neighbour changes).
 //!
-//! Invariants: `bins[k].count` is the length of list `k`, `<= bins[k].limit`; every block in
-//! `bins[k]` or in `remote` is owned by this cache, has a 16-aligned payload and a size in
-//! `[16 k, 16 k + 16)`; `TABLE[id]` points to the cache with that id for the life of the process.
+//! Invariants: `bins[k].count` and `bins[k].spare_count` are the lengths of bin `k`'s list and
+//! spare list; every block in a bin or in `remote` is owned by this cache and has a 16-aligned
+//! payload; a block in bin `k` (or `remote.class[k]`) has a size from `bin_size(k)` up to the
+//! next class; `TABLE[id]` points to the cache with that id for the life of the process.
 
 use crate::global;
 use crate::tls;
@@ -49,19 +52,29 @@ const _: () = assert!(bin_size(NBINS - 1) == 65536 && bin_size(CLASSES + 1) == 1
 const _: () = assert!(batch_and_limit(1).1 as usize <= FLUSH_CHUNK);
 const _: () = assert!(OWNER_SHIFT == 48);
 
-/// One bin: a LIFO list of free blocks of one size.
+/// One bin: a LIFO list of free blocks of one size, and a spare list of older ones.
+///
+/// When the list is full, it becomes the spare and the spare (if any) goes back to the heap as a
+/// deferred group; when the list is empty, the spare becomes the list. Both moves are O(1): no
+/// list is walked, so a bin's blocks are not touched again while they go cold.
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Bin {
     head: usize,
     count: u32,
+    /// The most blocks `head` holds before a free moves it to `spare` (soft: a remote list or a
+    /// group taken whole may exceed it until the next move).
     limit: u32,
+    spare: usize,
+    spare_count: u32,
 }
 
 const EMPTY_BIN: Bin = Bin {
     head: 0,
     count: 0,
     limit: 0,
+    spare: 0,
+    spare_count: 0,
 };
 
 /// Counters of one cache, read racily for statistics.
@@ -125,7 +138,7 @@ pub struct TCache {
     span: usize,
     bins: [Bin; NBINS],
     /// Blocks the next refill of each bin carves: starts at one cache line's worth (one block
-    /// from 64 bytes up) and doubles up to `limit / 2`, so a size a program uses a few times
+    /// from 64 bytes up) and doubles up to `limit`, so a size a program uses a few times
     /// takes little memory, and two threads' first blocks never share a cache line.
     batch: [u8; NBINS],
     id: usize,
@@ -253,13 +266,14 @@ const FIRST_BATCH: [u8; NBINS] = {
     b
 };
 
-/// The batch a refill of bin `k` carves, and the bin's limit: small bins hold up to 16 KiB
-/// (4-64 blocks a batch), medium bins up to 32 KiB (at least 2 blocks).
+/// The largest batch a refill of bin `k` carves, and the bin's limit (equal: a bin and its
+/// spare hold two batches): small bins up to 16 KiB in all (4-64 blocks a batch), medium bins
+/// up to 32 KiB (at least one block a batch).
 const fn batch_and_limit(k: usize) -> (u32, u32) {
     let bs = bin_size(k);
     if k > CLASSES {
-        let limit = if 32768 / bs < 2 { 2 } else { 32768 / bs };
-        return ((limit / 2) as u32, limit as u32);
+        let batch = if 16384 / bs < 1 { 1 } else { 16384 / bs };
+        return (batch as u32, batch as u32);
     }
     let mut batch = 8192 / bs;
     if batch < 4 {
@@ -268,7 +282,7 @@ const fn batch_and_limit(k: usize) -> (u32, u32) {
     if batch > 64 {
         batch = 64;
     }
-    (batch as u32, 2 * batch as u32)
+    (batch as u32, batch as u32)
 }
 
 /// The block size of bin `k` (`1 <= k < NBINS`).
@@ -367,11 +381,27 @@ fn pop(k: usize) -> *mut u8 {
         }
         // SAFETY: p is a block in this bin; its first word is the encoded link, which is
         // cleared so that a later free does not take the block for a listed one.
-        bin.head = read(p) ^ (*tc).secret;
+        let next = read(p) ^ (*tc).secret;
+        bin.head = next;
+        // The next block of this bin is fetched while the caller uses this one: in a large
+        // heap it went cold since it was freed. (A prefetch never faults.)
+        prefetch(next);
         write(p, 0);
         bin.count -= 1;
         p as *mut u8
     }
+}
+
+/// Asks the CPU to bring the cache line of `addr` in (no effect elsewhere than x86-64).
+#[inline(always)]
+fn prefetch(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it never faults and changes no state visible to the program.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(addr as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
 }
 
 /// The fast path of `free(p)`: pushes `p` on the calling thread's cache when this cache owns it
@@ -514,6 +544,13 @@ fn bin_slow(n: usize, k: usize) -> *mut u8 {
     }
     // SAFETY: tc is this thread's live cache.
     unsafe {
+        // The spare list becomes the list.
+        let bin = &mut (*tc).bins[k];
+        if bin.spare != 0 {
+            bin.head = core::mem::take(&mut bin.spare);
+            bin.count = core::mem::take(&mut bin.spare_count);
+            return pop(k);
+        }
         // Blocks of this size that other threads freed: the whole list becomes the (empty) bin.
         let v = (*tc).remote.class[k].load(Ordering::Relaxed);
         if v != 0 && (*tc).bins[k].head == 0 {
@@ -551,8 +588,8 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
     let bs = bin_size(k);
     // SAFETY: tc is this thread's live cache; the heap is locked inside with_heap.
     unsafe {
-        let want = (*tc).batch[k] as usize;
-        if ((*tc).batch[k] as u32) < (*tc).bins[k].limit / 2 {
+        let want = ((*tc).batch[k] as u32).min((*tc).bins[k].limit) as usize;
+        if ((*tc).batch[k] as u32) < (*tc).bins[k].limit {
             (*tc).batch[k] *= 2;
         }
         let id = (*tc).id;
@@ -694,23 +731,17 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
             bin.count += 1;
             return;
         }
-        let keep = bin.limit as usize / 2;
-        // Detach everything after the first `keep` blocks (the older ones).
-        let mut q = bin.head;
-        for _ in 1..keep {
-            q = read(q) ^ s;
-        }
-        let rest = read(q) ^ s;
-        write(q, s); // end of list
-        let given = bin.count as usize - keep;
-        bin.count = keep as u32;
-        (*tc).stats.flushes.fetch_add(1, Ordering::Relaxed);
-        let owner = (*tc).owner;
-        global::with_heap(|heap| defer_locked(heap, k, rest, given, owner));
-        let bin = &mut (*tc).bins[k];
-        write(p, bin.head ^ s);
+        // Full: the list becomes the spare; the older spare goes back as a deferred group.
+        let old = core::mem::replace(&mut bin.spare, bin.head);
+        let old_count = core::mem::replace(&mut bin.spare_count, bin.count);
+        write(p, s); // a list of one
         bin.head = p;
-        bin.count += 1;
+        bin.count = 1;
+        if old != 0 {
+            (*tc).stats.flushes.fetch_add(1, Ordering::Relaxed);
+            let owner = (*tc).owner;
+            global::with_heap(|heap| defer_locked(heap, k, old, old_count as usize, owner));
+        }
     }
 }
 
@@ -771,8 +802,11 @@ unsafe fn flush_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
         for k in 1..NBINS {
             let bin = &mut (*tc).bins[k];
             free_list_locked(heap, bin.head);
+            free_list_locked(heap, bin.spare);
             bin.head = 0;
             bin.count = 0;
+            bin.spare = 0;
+            bin.spare_count = 0;
         }
         (*tc).remote.take_all(|l| free_list_locked(heap, l));
     }
@@ -986,7 +1020,7 @@ unsafe fn adopt_group(tc: *mut TCache, k: usize, g: Group) {
     // SAFETY: the bins are this thread's alone.
     unsafe {
         let bin = &mut (*tc).bins[k];
-        debug_assert!(bin.head == 0 && g.count <= bin.limit && g.owner as usize == (*tc).owner);
+        debug_assert!(bin.head == 0 && g.owner as usize == (*tc).owner);
         bin.head = g.head;
         bin.count = g.count;
     }
@@ -1043,7 +1077,7 @@ unsafe fn cached_bytes(tc: *mut TCache) -> usize {
             .bins
             .iter()
             .enumerate()
-            .map(|(k, b)| b.count as usize * if k == 0 { 0 } else { bin_size(k) })
+            .map(|(k, b)| (b.count + b.spare_count) as usize * if k == 0 { 0 } else { bin_size(k) })
             .sum()
     }
 }
@@ -1251,6 +1285,8 @@ pub fn after_fork_child() {
             for b in (*t).bins.iter_mut() {
                 b.head = 0;
                 b.count = 0;
+                b.spare = 0;
+                b.spare_count = 0;
             }
             (*t).remote.take_all(|_| {});
             (*t).state.store(DEAD, Ordering::Relaxed);
@@ -1279,7 +1315,8 @@ pub fn totals() -> [u64; 7] {
                 t[1] += 1;
             }
             for (k, b) in (*c).bins.iter().enumerate() {
-                let n = core::ptr::read_volatile(&b.count) as u64;
+                let n = core::ptr::read_volatile(&b.count) as u64
+                    + core::ptr::read_volatile(&b.spare_count) as u64;
                 t[2] += n;
                 t[3] += n * if k == 0 { 0 } else { bin_size(k) as u64 };
             }
@@ -1342,7 +1379,7 @@ mod tests {
         for k in 1..NBINS {
             assert_eq!(bin_of_block(bin_size(k)), k);
             let (batch, limit) = batch_and_limit(k);
-            assert!(batch >= 1 && limit >= 2 * batch && limit as usize <= FLUSH_CHUNK);
+            assert!(batch >= 1 && limit >= batch && limit as usize <= FLUSH_CHUNK);
         }
     }
 }
