@@ -1155,7 +1155,7 @@ pub fn flush_current_locked(heap: &mut global::ProcessHeap) {
 }
 
 /// Frees the remote lists of exited threads' caches into the heap. Called with the heap locked.
-fn collect_orphans(heap: &mut global::ProcessHeap) {
+pub fn collect_orphans(heap: &mut global::ProcessHeap) {
     if DEAD_COUNT.load(Ordering::Relaxed) == 0 {
         return;
     }
