@@ -36,8 +36,9 @@ pub const SEG_MAPPED: usize = 1;
 pub const HUGE_PREFIX: usize = 32;
 /// Requests above this fail at once (they could never fit and would overflow the arithmetic).
 pub const MAX_REQUEST: usize = 1 << 38;
-/// The dynamic trim threshold never rises above this.
-pub const MAX_DYN_TRIM: usize = 32 << 20;
+/// The dynamic trim threshold never rises above this (glibc's maximum too: twice its largest
+/// mmap threshold; no heap block is larger than the default huge threshold).
+pub const MAX_DYN_TRIM: usize = 64 << 20;
 /// Growing within this many operations after a trim counts as thrashing.
 const THRASH_OPS: u64 = 1024;
 /// How many blocks of its own range list a request looks at before taking a larger list.
@@ -71,6 +72,9 @@ pub struct Config {
     /// Whether a huge block's mapping ends with an inaccessible guard page (hardened mode).
     /// Set before the first huge block, never changed after.
     pub guard_pages: bool,
+    /// Lazy mode: how many whole purge intervals a large free block stays free before its
+    /// pages go back (see [`Heap::purge_tick`]).
+    pub purge_after: usize,
 }
 
 impl Config {
@@ -85,6 +89,7 @@ impl Config {
         map_fallback: true,
         lazy_advise: false,
         guard_pages: false,
+        purge_after: 1,
     };
 }
 
@@ -1124,8 +1129,9 @@ impl<S: Source> Heap<S> {
 
     /// A purge tick (lazy mode; the caller calls it every interval of activity while
     /// [`Heap::dirty_bytes`] is non-zero): the pages of large free blocks that have stayed free
-    /// for a whole interval go back to the source; younger ones wait for a later tick (a block
-    /// freed and soon allocated again keeps its pages). Returns the bytes given back.
+    /// for `purge_after` whole intervals go back to the source; younger ones wait for a later
+    /// tick (a block freed and soon allocated again keeps its pages). Returns the bytes given
+    /// back.
     pub fn purge_tick(&mut self) -> usize {
         self.epoch += 1;
         self.dirty = 0;
@@ -1142,7 +1148,9 @@ impl<S: Source> Heap<S> {
                 if s >= self.cfg.advise_threshold {
                     match self.read_stamp(w) {
                         Some((_, true)) => {}
-                        Some((e, false)) if self.epoch - e < 2 => self.dirty += s,
+                        Some((e, false)) if self.epoch - e <= self.cfg.purge_after => {
+                            self.dirty += s
+                        }
                         _ => {
                             let before = self.stats.advised_bytes;
                             self.advise(b, s);
