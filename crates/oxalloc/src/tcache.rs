@@ -862,19 +862,26 @@ struct Group {
 /// Groups kept per class before the oldest are merged into the heap.
 const GROUPS: usize = 2048;
 
-/// Blocks that caches gave back, by class, not merged into the heap yet: a full bin's older half
+/// Blocks that caches gave back, by class, not merged into the heap yet: a full bin's spare list
 /// goes here as one group (no merging, no list walk under the lock), and the next refill of that
 /// class anywhere takes a whole group. Like the bins, these blocks are "in use" for the heap.
 /// They are merged into the heap before it grows (see [`with_growth_policy`]), by `malloc_trim`,
-/// and once no refill wanted them for about half a second (see [`purge_deferred_locked`]).
+/// and once no refill wanted them for about five seconds (see [`purge_deferred_locked`]). When
+/// a class's ring is full, its oldest group moves to the class's overflow stack (16-byte blocks,
+/// which have no room for the stack's links, are merged instead).
 ///
 /// Invariants (heap lock held for every access): `len[k] <= GROUPS`; class `k`'s groups are a
-/// ring, oldest first: `groups[k][(first[k] + i) % GROUPS]` for `i < len[k]`, each a list of
-/// cache-owned blocks of class `k`; `blocks` and `bytes` are the totals.
+/// ring, oldest first: `groups[k][(first[k] + i) % GROUPS]` for `i < len[k]`, then the stack
+/// from `over[k]`, each a list of cache-owned blocks of class `k`; `blocks` and `bytes` are the
+/// totals over rings and stacks.
 struct Deferred {
     groups: [[Group; GROUPS]; NBINS],
     first: [usize; NBINS],
     len: [usize; NBINS],
+    /// Per class (from 32-byte blocks up): groups pushed out of a full ring, a stack linked
+    /// through their head blocks (second word: the next group's head; third: its count and
+    /// owner), so a class can defer any number of blocks without merging.
+    over: [usize; NBINS],
     blocks: usize,
     bytes: usize,
     /// Whether a refill took a group since the last purge tick.
@@ -894,6 +901,7 @@ static DEFERRED: DeferredCell = DeferredCell(core::cell::UnsafeCell::new(Deferre
     }; GROUPS]; NBINS],
     first: [0; NBINS],
     len: [0; NBINS],
+    over: [0; NBINS],
     blocks: 0,
     bytes: 0,
     used: false,
@@ -924,8 +932,13 @@ unsafe fn defer_locked(
     let d = deferred(heap);
     if d.len[k] == GROUPS {
         let old = d.pop_oldest(k);
-        // SAFETY: a deferred group is a list of unused cache-owned blocks.
-        unsafe { free_list_locked(heap, old.head) };
+        if k >= 2 {
+            // SAFETY: the group's head block is unused and has three payload words (>= 32 B).
+            unsafe { d.push_over(k, old) };
+        } else {
+            // SAFETY: a deferred group is a list of unused cache-owned blocks.
+            unsafe { free_list_locked(heap, old.head) };
+        }
     }
     let d = deferred(heap);
     let slot = (d.first[k] + d.len[k]) % GROUPS;
@@ -941,6 +954,45 @@ unsafe fn defer_locked(
 }
 
 impl Deferred {
+    /// Pushes a group taken off class `k`'s ring onto its overflow stack (counts unchanged).
+    ///
+    /// # Safety
+    /// `k >= 2`; the group's blocks are unused cache-owned blocks.
+    unsafe fn push_over(&mut self, k: usize, g: Group) {
+        debug_assert!(k >= 2);
+        // SAFETY: blocks of class 2 and up have at least 24 payload bytes.
+        unsafe {
+            write(g.head + WORD, self.over[k]);
+            write(
+                g.head + 2 * WORD,
+                g.count as usize | (g.owner as usize) << 32,
+            );
+        }
+        self.over[k] = g.head;
+        self.blocks += g.count as usize;
+        self.bytes += g.count as usize * bin_size(k);
+    }
+
+    /// Pops class `k`'s newest overflow group, if any.
+    fn pop_over(&mut self, k: usize) -> Option<Group> {
+        let head = self.over[k];
+        if head == 0 {
+            return None;
+        }
+        // SAFETY: written by push_over into the group's head block, unused since.
+        let (next, meta) = unsafe { (read(head + WORD), read(head + 2 * WORD)) };
+        self.over[k] = next;
+        let g = Group {
+            head,
+            count: meta as u32,
+            owner: (meta >> 32) as u32,
+        };
+        self.blocks -= g.count as usize;
+        self.bytes -= g.count as usize * bin_size(k);
+        DEFERRED_BLOCKS.store(self.blocks, Ordering::Relaxed);
+        Some(g)
+    }
+
     /// Takes class `k`'s `i`-th group (0: the oldest) off its ring; the newer ones move down
     /// (callers take one of the newest few).
     fn remove(&mut self, k: usize, i: usize) -> Group {
@@ -980,18 +1032,19 @@ const OWN_LOOKBACK: usize = 64;
 fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Option<Group> {
     let d = deferred(heap);
     let n = d.len[k];
-    if n == 0 {
-        return None;
-    }
-    let mut i = n - 1;
-    for j in (n.saturating_sub(OWN_LOOKBACK)..n).rev() {
-        if d.groups[k][(d.first[k] + j) % GROUPS].owner as usize == owner {
-            i = j;
-            break;
+    let mut g = if n == 0 {
+        d.pop_over(k)?
+    } else {
+        let mut i = n - 1;
+        for j in (n.saturating_sub(OWN_LOOKBACK)..n).rev() {
+            if d.groups[k][(d.first[k] + j) % GROUPS].owner as usize == owner {
+                i = j;
+                break;
+            }
         }
-    }
+        d.remove(k, i)
+    };
     d.used = true;
-    let mut g = d.remove(k, i);
     if g.owner as usize != owner {
         let s = secret();
         let mut p = g.head;
@@ -1037,6 +1090,10 @@ pub fn merge_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
             // SAFETY: a deferred group is a list of unused cache-owned blocks.
             unsafe { free_list_locked(heap, g.head) };
         }
+        while let Some(g) = deferred(heap).pop_over(k) {
+            // SAFETY: as above.
+            unsafe { free_list_locked(heap, g.head) };
+        }
     }
     DEFERRED_BLOCKS.store(0, Ordering::Relaxed);
     true
@@ -1049,8 +1106,9 @@ pub fn any_deferred() -> bool {
 }
 
 /// Purge ticks without a refill from the deferred groups before they are merged into the heap
-/// (ticks are 20 ms of heap activity apart: about half a second).
-const IDLE_TICKS: u32 = 25;
+/// (ticks are 20 ms of heap activity apart: about five seconds, as jemalloc's decay; a program
+/// tearing down a large structure before it exits does not pay for merging it).
+const IDLE_TICKS: u32 = 250;
 
 /// A purge tick (heap locked): when no refill wanted the deferred groups for `IDLE_TICKS`
 /// ticks, they are merged into the heap, so that their pages can go back. Returns whether any

@@ -8,9 +8,13 @@
 #include <string.h>
 #include "check.h"
 
-#define N 12000
-#define SIZE 48
-static unsigned char *blocks[N];
+/* Defaults: 12,000 blocks of 48 bytes, then 512 KiB; `regive N SIZE BIG` for others (enough
+ * blocks of one class fill its ring of deferred groups, and the rest go to its overflow
+ * stack). */
+#include <stdlib.h>
+static int N = 12000, SIZE = 48;
+static size_t BIG = 512 << 10;
+static unsigned char **blocks;
 
 static void *churn(void *arg) {
     (void)arg;
@@ -27,17 +31,24 @@ static void *churn(void *arg) {
     return NULL;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc == 4) {
+        N = atoi(argv[1]);
+        SIZE = atoi(argv[2]);
+        BIG = (size_t)atol(argv[3]);
+    }
+    blocks = calloc((size_t)N, sizeof *blocks);
+    CHECK(blocks, "calloc");
     pthread_t t;
     CHECK(pthread_create(&t, NULL, churn, NULL) == 0, "create");
     pthread_join(t, NULL);
     size_t before = mallinfo2().arena;
     CHECK(before >= (size_t)N * SIZE, "the heap holds %zu bytes, less than was allocated", before);
-    unsigned char *big = malloc(512 << 10);
-    CHECK(big, "malloc(512 KiB)");
-    memset(big, 1, 512 << 10);
+    unsigned char *big = malloc(BIG);
+    CHECK(big, "malloc(%zu)", BIG);
+    memset(big, 1, BIG);
     size_t after = mallinfo2().arena;
-    printf("heap before %zu, after the 512 KiB request %zu\n", before, after);
+    printf("heap before %zu, after the %zu-byte request %zu\n", before, BIG, after);
     CHECK(after <= before, "the heap grew (%zu -> %zu) while freed blocks could serve", before, after);
     free(big);
     /* The same small size again, from this thread: served without growing either. */
@@ -48,6 +59,7 @@ int main(void) {
     size_t again = mallinfo2().arena;
     CHECK(again <= before + (64 << 10), "the heap grew to %zu for blocks it had (%zu)", again, before);
     for (int i = 0; i < N; i++) free(blocks[i]);
+    free(blocks);
     printf("regive ok\n");
     return 0;
 }
