@@ -69,7 +69,7 @@ fn blocks_a_cache_gave_back_merge_before_the_heap_grows() {
     let out = run_preloaded(&exe, &[]);
     assert!(out.contains("regive ok"), "{out}");
     // 200,000 blocks of 32 bytes: more groups than a class's ring holds (the rest on its
-    // overflow stack: 4 MiB, the ring holding 2048 groups of 64), then a 5 MiB request.
+    // overflow stack: the ring holds 256 groups of 64, 512 KiB), then a 5 MiB request.
     let out = run_preloaded(&exe, &["200000", "24", "5242880"]);
     assert!(out.contains("regive ok"), "{out}");
 }

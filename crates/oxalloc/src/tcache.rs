@@ -860,7 +860,7 @@ struct Group {
 }
 
 /// Groups kept per class before the oldest are merged into the heap.
-const GROUPS: usize = 2048;
+const GROUPS: usize = 256;
 
 /// Blocks that caches gave back, by class, not merged into the heap yet: a full bin's spare list
 /// goes here as one group (no merging, no list walk under the lock), and the next refill of that
