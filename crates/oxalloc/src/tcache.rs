@@ -888,6 +888,8 @@ struct Deferred {
     used: bool,
     /// Purge ticks since a refill last took a group.
     idle_ticks: u32,
+    /// The class before the one the next partial merge starts with.
+    cursor: usize,
 }
 
 struct DeferredCell(core::cell::UnsafeCell<Deferred>);
@@ -906,6 +908,7 @@ static DEFERRED: DeferredCell = DeferredCell(core::cell::UnsafeCell::new(Deferre
     bytes: 0,
     used: false,
     idle_ticks: 0,
+    cursor: 0,
 }));
 /// Deferred blocks, readable without the lock (statistics, the purge check's fast test).
 static DEFERRED_BLOCKS: AtomicUsize = AtomicUsize::new(0);
@@ -1099,6 +1102,40 @@ pub fn merge_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
     true
 }
 
+/// Merges the oldest deferred groups, class after class from where the last call stopped, until
+/// an eighth of the deferred bytes (at least 64 KiB) went into the heap (heap locked). Returns
+/// whether there were any.
+fn merge_some_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
+    if DEFERRED_BLOCKS.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    let budget = (deferred(heap).bytes / 8).max(64 << 10);
+    let mut merged = 0;
+    let mut k = deferred(heap).cursor;
+    for _ in 0..NBINS {
+        k = if k + 1 >= NBINS { 1 } else { k + 1 };
+        loop {
+            let d = deferred(heap);
+            let g = if d.len[k] > 0 {
+                d.pop_oldest(k)
+            } else if let Some(g) = d.pop_over(k) {
+                g
+            } else {
+                break;
+            };
+            merged += g.count as usize * bin_size(k);
+            // SAFETY: a deferred group is a list of unused cache-owned blocks.
+            unsafe { free_list_locked(heap, g.head) };
+            if merged >= budget {
+                deferred(heap).cursor = k - 1;
+                return true;
+            }
+        }
+    }
+    deferred(heap).cursor = k;
+    true
+}
+
 /// Whether any block is deferred (read without the lock).
 #[inline(always)]
 pub fn any_deferred() -> bool {
@@ -1154,8 +1191,9 @@ pub fn with_growth_policy<T>(
         h.set_may_grow(true);
         return Some(r);
     }
-    // Blocks the caches gave back are merged before anything else.
-    if merge_deferred_locked(h) {
+    // Blocks the caches gave back are merged before anything else: the oldest groups first, an
+    // eighth of them (at least 64 KiB) at a time, until the request fits.
+    while merge_some_deferred_locked(h) {
         if let Some(r) = attempt(h) {
             h.set_may_grow(true);
             return Some(r);
