@@ -443,6 +443,27 @@ pub unsafe fn try_free(p: usize) -> bool {
     true
 }
 
+/// The calling thread's cache and `p`'s header, when `p` is 16-aligned and inside the range of
+/// the cache's blocks (so `p - 8` is heap memory); `None` otherwise.
+///
+/// # Safety
+/// The cache's range is the heap's as of its last refill (blocks are never unmapped from it
+/// while the cache can own them).
+#[inline(always)]
+unsafe fn cache_and_header(p: usize) -> Option<(*mut TCache, usize)> {
+    let tc = tls::get() as *mut TCache;
+    if tc.is_null() {
+        return None;
+    }
+    // SAFETY: tc is this thread's live cache; p - 8 is read only inside its range.
+    unsafe {
+        if p.wrapping_sub((*tc).lo) >= (*tc).span || !p.is_multiple_of(16) {
+            return None;
+        }
+        Some((tc, read(p - WORD)))
+    }
+}
+
 /// `realloc`'s fast path: `p` is a block of the calling thread's cache (the same test as
 /// `free`'s fast path) and `n` bytes fit it while using at least half of it: `p` itself. `None`
 /// for anything else (null `p` included), which [`realloc_fast`] and the heap then judge.
@@ -451,16 +472,9 @@ pub unsafe fn try_free(p: usize) -> bool {
 /// `p` is null or was returned by this allocator (anything else is checked before use).
 #[inline(always)]
 pub unsafe fn realloc_fits(p: usize, n: usize) -> Option<*mut u8> {
-    let tc = tls::get() as *mut TCache;
-    if tc.is_null() {
-        return None;
-    }
-    // SAFETY: p - 8 is read only inside the range of this cache's blocks (heap memory).
+    // SAFETY: forwarded; p's first word is read only after its header (p - 8) was.
     unsafe {
-        if p.wrapping_sub((*tc).lo) >= (*tc).span || !p.is_multiple_of(16) {
-            return None;
-        }
-        let h = read(p - WORD);
+        let (tc, h) = cache_and_header(p)?;
         if h >> OWNER_SHIFT != (*tc).owner || (read(p) ^ (*tc).secret) & 15 == 0 {
             return None; // another's block, or perhaps a listed (freed) one: look closer
         }
@@ -477,16 +491,9 @@ pub unsafe fn realloc_fits(p: usize, n: usize) -> Option<*mut u8> {
 /// # Safety
 /// `p` is non-null; `n > 0`.
 pub unsafe fn realloc_fast(p: usize, n: usize) -> Option<*mut u8> {
-    let tc = tls::get() as *mut TCache;
-    if tc.is_null() {
-        return None;
-    }
-    // SAFETY: tc is this thread's cache; p's header is read only inside the heap's range.
+    // SAFETY: forwarded; p's header was read inside the heap's range.
     unsafe {
-        if p.wrapping_sub((*tc).lo) >= (*tc).span || !p.is_multiple_of(16) {
-            return None;
-        }
-        let h = read(p - WORD);
+        let (_, h) = cache_and_header(p)?;
         if h >> OWNER_SHIFT == 0
             || h & INUSE == 0
             || h & FLAGS == MMAPPED
