@@ -558,13 +558,17 @@ pub fn run_differential(data: &[u8]) {
             Op::AdviseAll => {
                 heap.advise_all_free();
             }
+            Op::PurgeTick => {
+                heap.purge_tick();
+            }
             Op::ForeignMove { n } => {
                 if foreign < 64 {
                     foreign += 1;
                     heap.source_mut().foreign_move(n);
                 }
             }
-            // FailNext, BlockEnd, MayGrow, Fail, Batch (and whatever the driver gains later).
+            // FailNext, BlockEnd, MayGrow, Fail, Batch, FreeRun (and whatever the driver gains
+            // later).
             _ => unreachable!("{op:?} is not decoded in differential mode"),
         }
         if let Err(e) = heap.check() {
