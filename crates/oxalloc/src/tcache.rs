@@ -576,10 +576,6 @@ fn bin_slow(n: usize, k: usize) -> *mut u8 {
         }
         if (*tc).remote.head.load(Ordering::Relaxed) != 0 {
             drain_remote(tc);
-            let p = pop(k);
-            if !p.is_null() {
-                return p;
-            }
         }
         if refill(tc, k) {
             return pop(k);
@@ -752,53 +748,13 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
     }
 }
 
-/// Moves the blocks other threads freed for this cache into its bins (the rest to the heap).
+/// Gives the blocks other threads freed for this cache that have no bin (grown past every
+/// class: the per-bin remote lists take all others) back to the heap.
 unsafe fn drain_remote(tc: *mut TCache) {
-    // SAFETY: tc is this thread's cache; remote blocks are owned by it.
+    // SAFETY: tc is this thread's cache; remote blocks are owned by it and unused.
     unsafe {
-        let s = secret();
-        let mut p = (*tc).remote.head.swap(0, Ordering::Acquire);
-        // Blocks whose bin is full: per bin, given back as deferred groups (no merging).
-        let mut over = [Group {
-            head: 0,
-            count: 0,
-            owner: (*tc).owner as u32,
-        }; NBINS];
-        let mut unbinned = 0usize;
-        let mut any_over = false;
-        let mut n = 0u64;
-        while p != 0 {
-            let next = read(p) ^ s;
-            let k = bin_of_block(read(p - WORD) & SIZE_MASK);
-            n += 1;
-            if k == 0 {
-                write(p, unbinned ^ s);
-                unbinned = p;
-            } else if (*tc).bins[k].count < (*tc).bins[k].limit {
-                let bin = &mut (*tc).bins[k];
-                write(p, bin.head ^ s);
-                bin.head = p;
-                bin.count += 1;
-            } else {
-                let g = &mut over[k];
-                write(p, g.head ^ s);
-                g.head = p;
-                g.count += 1;
-                any_over = true;
-            }
-            p = next;
-        }
-        (*tc).stats.remote_in.fetch_add(n, Ordering::Relaxed);
-        if any_over || unbinned != 0 {
-            global::with_heap(|heap| {
-                free_list_locked(heap, unbinned);
-                for (k, g) in over.iter().enumerate() {
-                    if g.head != 0 {
-                        defer_locked(heap, k, g.head, g.count as usize, g.owner as usize);
-                    }
-                }
-            });
-        }
+        let list = (*tc).remote.head.swap(0, Ordering::Acquire);
+        global::with_heap(|heap| free_list_locked(heap, list));
     }
 }
 
@@ -1091,22 +1047,9 @@ unsafe fn adopt_group(tc: *mut TCache, k: usize, g: Group) {
 
 /// Merges every deferred group into the heap (heap locked). Returns whether there were any.
 pub fn merge_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
-    if DEFERRED_BLOCKS.load(Ordering::Relaxed) == 0 {
-        return false;
-    }
-    for k in 1..NBINS {
-        while deferred(heap).len[k] > 0 {
-            let g = deferred(heap).pop_oldest(k);
-            // SAFETY: a deferred group is a list of unused cache-owned blocks.
-            unsafe { free_list_locked(heap, g.head) };
-        }
-        while let Some(g) = deferred(heap).pop_over(k) {
-            // SAFETY: as above.
-            unsafe { free_list_locked(heap, g.head) };
-        }
-    }
-    DEFERRED_BLOCKS.store(0, Ordering::Relaxed);
-    true
+    let any = merge_some_deferred_locked(heap);
+    while merge_some_deferred_locked(heap) {}
+    any
 }
 
 /// Merges the oldest deferred groups, class after class from where the last call stopped, until
