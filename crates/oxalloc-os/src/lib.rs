@@ -194,6 +194,10 @@ pub fn pid() -> i32 {
 /// and re-initialised in a forked child with [`RawMutex::reinit`].
 pub struct RawMutex {
     state: AtomicU32,
+    /// Acquisitions that found the lock held (counted on the slow path only).
+    contended: AtomicU32,
+    /// Times a waiter went to sleep in the kernel.
+    sleeps: AtomicU32,
 }
 
 /// How many times a waiter polls the lock before sleeping in the kernel.
@@ -204,6 +208,8 @@ impl RawMutex {
     pub const fn new() -> Self {
         RawMutex {
             state: AtomicU32::new(0),
+            contended: AtomicU32::new(0),
+            sleeps: AtomicU32::new(0),
         }
     }
 
@@ -222,6 +228,7 @@ impl RawMutex {
     #[cold]
     #[inline(never)]
     fn lock_contended(&self) {
+        self.contended.fetch_add(1, Ordering::Relaxed);
         for _ in 0..SPINS {
             core::hint::spin_loop();
             if self.state.load(Ordering::Relaxed) == 0
@@ -235,6 +242,7 @@ impl RawMutex {
         }
         // Mark the lock contended, then sleep until the holder wakes us.
         while self.state.swap(2, Ordering::Acquire) != 0 {
+            self.sleeps.fetch_add(1, Ordering::Relaxed);
             futex(&self.state, libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, 2);
         }
     }
@@ -255,6 +263,15 @@ impl RawMutex {
         if self.state.swap(0, Ordering::Release) == 2 {
             futex(&self.state, libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
         }
+    }
+
+    /// `(contended acquisitions, sleeps in the kernel)` so far: how often threads met at the
+    /// lock.
+    pub fn contention(&self) -> (u32, u32) {
+        (
+            self.contended.load(Ordering::Relaxed),
+            self.sleeps.load(Ordering::Relaxed),
+        )
     }
 
     /// Puts the mutex back in its unlocked initial state.

@@ -42,11 +42,22 @@ pub fn ensure_init() {
     }
 }
 
+/// Times the heap's lock was taken by [`with_heap`].
+static LOCKED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// `(times the heap's lock was taken, of which found it held, sleeps in the kernel waiting)`.
+pub fn lock_counts() -> (u64, u64, u64) {
+    let (c, s) = GLOBAL.lock.contention();
+    (LOCKED.load(Ordering::Relaxed), c as u64, s as u64)
+}
+
 /// Runs `f` with the heap locked.
 #[inline(always)]
 pub(crate) fn with_heap<R>(f: impl FnOnce(&mut ProcessHeap) -> R) -> R {
     ensure_init();
     GLOBAL.lock.lock();
+    // Counted under the lock: a plain load and store, no atomic read-modify-write.
+    LOCKED.store(LOCKED.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     // SAFETY: the lock is held, so this is the only reference to the heap.
     let h = unsafe { &mut *GLOBAL.heap.get() };
     let r = f(h);

@@ -153,6 +153,14 @@ pub fn write_stats(fd: i32) {
     line(&mut m, "cache refills", t[4], "");
     line(&mut m, "cache flushes", t[5], "");
     line(&mut m, "remote frees", t[6], " received from other threads");
+    line(&mut m, "groups reused", t[7], " (a cache took back blocks it gave)");
+    line(&mut m, "groups moved", t[8], " (to another thread's cache)");
+    out.put(&m);
+    let (taken, contended, sleeps) = global::lock_counts();
+    let mut m = os::MsgBuf::new();
+    line(&mut m, "lock taken", taken, " times");
+    line(&mut m, "lock contended", contended, " times (found held)");
+    line(&mut m, "lock sleeps", sleeps, " (waits in the kernel)");
     out.put(&m);
     // Blocks in use per size class, from a walk of the heap.
     let mut counts = [0u64; 48];

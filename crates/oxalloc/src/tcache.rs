@@ -147,6 +147,10 @@ pub struct TCache {
     grown_since_flush: usize,
     stats: CacheStats,
     remote: Remote,
+    /// Per class: this cache's deferred groups pushed out of the class's full ring, a stack
+    /// linked through the groups' head blocks. Touched only with the heap lock held (atomics
+    /// only so that the cache stays shareable; plain loads and stores suffice).
+    over: [AtomicUsize; NBINS],
 }
 
 /// The cache of a thread that is exiting (or could not get one): matches no block and has no
@@ -167,6 +171,7 @@ static DISABLED: TCache = TCache {
         remote_in: AtomicU64::new(0),
     },
     remote: Remote::EMPTY,
+    over: [const { AtomicUsize::new(0) }; NBINS],
 };
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -830,21 +835,23 @@ const GROUPS: usize = 256;
 /// class anywhere takes a whole group. Like the bins, these blocks are "in use" for the heap.
 /// They are merged into the heap before it grows (see [`with_growth_policy`]), by `malloc_trim`,
 /// and once no refill wanted them for about five seconds (see [`purge_deferred_locked`]). When
-/// a class's ring is full, its oldest group moves to the class's overflow stack (16-byte blocks,
-/// which have no room for the stack's links, are merged instead).
+/// a class's ring is full, its oldest group moves to the overflow stack of the cache that gave
+/// it (16-byte blocks, which have no room for the stack's links, are merged instead), so a
+/// refill finds its own cache's groups without a search and without rewriting owner fields.
 ///
 /// Invariants (heap lock held for every access): `len[k] <= GROUPS`; class `k`'s groups are a
-/// ring, oldest first: `groups[k][(first[k] + i) % GROUPS]` for `i < len[k]`, then the stack
-/// from `over[k]`, each a list of cache-owned blocks of class `k`; `blocks` and `bytes` are the
+/// ring, oldest first: `groups[k][(first[k] + i) % GROUPS]` for `i < len[k]`, then the stacks
+/// from each cache's `over[k]` (`over_groups[k]` groups in all), each group a list of blocks of
+/// class `k` whose owner fields name the cache it came from; `blocks` and `bytes` are the
 /// totals over rings and stacks.
 struct Deferred {
     groups: [[Group; GROUPS]; NBINS],
     first: [usize; NBINS],
     len: [usize; NBINS],
-    /// Per class (from 32-byte blocks up): groups pushed out of a full ring, a stack linked
-    /// through their head blocks (second word: the next group's head; third: its count and
-    /// owner), so a class can defer any number of blocks without merging.
-    over: [usize; NBINS],
+    /// Per class (from 32-byte blocks up): how many groups the caches' overflow stacks hold
+    /// (see `TCache::over`; a head block's second word links the next group's head, its third
+    /// holds the count and owner), so a class can defer any number of blocks without merging.
+    over_groups: [usize; NBINS],
     blocks: usize,
     bytes: usize,
     /// Whether a refill took a group since the last purge tick.
@@ -853,6 +860,10 @@ struct Deferred {
     idle_ticks: u32,
     /// The class before the one the next partial merge starts with.
     cursor: usize,
+    /// Groups refills took that their own cache had given back, and that another cache had
+    /// (whose blocks' owner fields were rewritten).
+    own_takes: u64,
+    foreign_takes: u64,
 }
 
 struct DeferredCell(core::cell::UnsafeCell<Deferred>);
@@ -866,12 +877,14 @@ static DEFERRED: DeferredCell = DeferredCell(core::cell::UnsafeCell::new(Deferre
     }; GROUPS]; NBINS],
     first: [0; NBINS],
     len: [0; NBINS],
-    over: [0; NBINS],
+    over_groups: [0; NBINS],
     blocks: 0,
     bytes: 0,
     used: false,
     idle_ticks: 0,
     cursor: 0,
+    own_takes: 0,
+    foreign_takes: 0,
 }));
 /// Deferred blocks, readable without the lock (statistics, the purge check's fast test).
 static DEFERRED_BLOCKS: AtomicUsize = AtomicUsize::new(0);
@@ -920,43 +933,63 @@ unsafe fn defer_locked(
 }
 
 impl Deferred {
-    /// Pushes a group taken off class `k`'s ring onto its overflow stack (counts unchanged).
+    /// Pushes a group taken off class `k`'s ring onto its cache's overflow stack (counts
+    /// unchanged).
     ///
     /// # Safety
-    /// `k >= 2`; the group's blocks are unused cache-owned blocks.
+    /// `k >= 2`; the group's blocks are unused blocks owned by the (live or dead) cache it names.
     unsafe fn push_over(&mut self, k: usize, g: Group) {
         debug_assert!(k >= 2);
-        // SAFETY: blocks of class 2 and up have at least 24 payload bytes.
+        let tc = TABLE[g.owner as usize].load(Ordering::Acquire) as *const TCache;
+        // SAFETY: blocks of class 2 and up have at least 24 payload bytes; the group's owner is
+        // a cache that lives for the whole process; its `over` is the heap lock's (held).
         unsafe {
-            write(g.head + WORD, self.over[k]);
+            let top = &(*tc).over[k];
+            write(g.head + WORD, top.load(Ordering::Relaxed));
             write(
                 g.head + 2 * WORD,
                 g.count as usize | (g.owner as usize) << 32,
             );
+            top.store(g.head, Ordering::Relaxed);
         }
-        self.over[k] = g.head;
+        self.over_groups[k] += 1;
         self.blocks += g.count as usize;
         self.bytes += g.count as usize * bin_size(k);
     }
 
-    /// Pops class `k`'s newest overflow group, if any.
-    fn pop_over(&mut self, k: usize) -> Option<Group> {
-        let head = self.over[k];
+    /// Pops the newest group of class `k` from cache `tc`'s overflow stack, if any.
+    ///
+    /// # Safety
+    /// `tc` is a cache of the table.
+    unsafe fn pop_over_of(&mut self, k: usize, tc: *const TCache) -> Option<Group> {
+        // SAFETY: caches live for the whole process; `over` is the heap lock's (held).
+        let top = unsafe { &(*tc).over[k] };
+        let head = top.load(Ordering::Relaxed);
         if head == 0 {
             return None;
         }
         // SAFETY: written by push_over into the group's head block, unused since.
         let (next, meta) = unsafe { (read(head + WORD), read(head + 2 * WORD)) };
-        self.over[k] = next;
+        top.store(next, Ordering::Relaxed);
         let g = Group {
             head,
             count: meta as u32,
             owner: (meta >> 32) as u32,
         };
+        self.over_groups[k] -= 1;
         self.blocks -= g.count as usize;
         self.bytes -= g.count as usize * bin_size(k);
         DEFERRED_BLOCKS.store(self.blocks, Ordering::Relaxed);
         Some(g)
+    }
+
+    /// Pops a group of class `k` from the first cache's overflow stack that has one.
+    fn pop_over(&mut self, k: usize) -> Option<Group> {
+        if self.over_groups[k] == 0 {
+            return None;
+        }
+        // SAFETY: table entries.
+        caches().find_map(|t| unsafe { self.pop_over_of(k, t) })
     }
 
     /// Takes class `k`'s `i`-th group (0: the oldest) off its ring; the newer ones move down
@@ -988,30 +1021,40 @@ impl Deferred {
     }
 }
 
-/// How many of the newest groups a refill looks through for one of its own.
-const OWN_LOOKBACK: usize = 64;
-
-/// A deferred group of class `k`, taken off (heap locked): among the newest few, the newest
-/// that cache `owner` gave back, else the newest, whose blocks' owner fields are rewritten here,
-/// under the lock — the heap updates a block's header flags when its neighbour is freed or
-/// allocated, so a header is never written outside the lock.
+/// A deferred group of class `k`, taken off (heap locked): the newest that cache `owner` gave
+/// back (in the ring, else on its overflow stack), else the ring's newest, else one from another
+/// cache's stack. Another cache's group has its blocks' owner fields rewritten here, under the
+/// lock — the heap updates a block's header flags when its neighbour is freed or allocated, so a
+/// header is never written outside the lock — which costs a cache miss per block: a cache's own
+/// groups come first, wherever they are.
 fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Option<Group> {
     let d = deferred(heap);
     let n = d.len[k];
-    let mut g = if n == 0 {
-        d.pop_over(k)?
-    } else {
-        let mut i = n - 1;
-        for j in (n.saturating_sub(OWN_LOOKBACK)..n).rev() {
-            if d.groups[k][(d.first[k] + j) % GROUPS].owner as usize == owner {
-                i = j;
-                break;
-            }
-        }
+    let in_ring = (0..n)
+        .rev()
+        .find(|&j| d.groups[k][(d.first[k] + j) % GROUPS].owner as usize == owner);
+    let own_tc = match TABLE.get(owner) {
+        Some(e) if d.over_groups[k] > 0 => e.load(Ordering::Acquire) as *const TCache,
+        _ => core::ptr::null(),
+    };
+    let mut g = if let Some(i) = in_ring {
         d.remove(k, i)
+    } else if let Some(g) = (!own_tc.is_null())
+        // SAFETY: a cache of the table.
+        .then(|| unsafe { d.pop_over_of(k, own_tc) })
+        .flatten()
+    {
+        g
+    } else if n > 0 {
+        d.remove(k, n - 1)
+    } else {
+        d.pop_over(k)?
     };
     d.used = true;
-    if g.owner as usize != owner {
+    if g.owner as usize == owner {
+        d.own_takes += 1;
+    } else {
+        d.foreign_takes += 1;
         let s = secret();
         let mut p = g.head;
         while p != 0 {
@@ -1286,6 +1329,7 @@ fn create() -> *mut TCache {
                     remote_in: AtomicU64::new(0),
                 },
                 remote: Remote::EMPTY,
+                over: [const { AtomicUsize::new(0) }; NBINS],
             })
         };
         TABLE[id].store(mem as usize, Ordering::Release);
@@ -1344,14 +1388,16 @@ pub fn after_fork_child() {
 
 /// Totals over all caches: `(caches, alive, cached blocks, cached bytes, refills, flushes,
 /// blocks received from other threads)`. Read without locks: a snapshot, not exact.
-pub fn totals() -> [u64; 7] {
-    let mut t = [0u64; 7];
+pub fn totals() -> [u64; 9] {
+    let mut t = [0u64; 9];
     // Deferred blocks count as cached (sizes approximated by their class).
     // SAFETY: a racy snapshot of two counters, as for the caches below.
     unsafe {
         let d = &*DEFERRED.0.get();
         t[2] += core::ptr::read_volatile(&d.blocks) as u64;
         t[3] += core::ptr::read_volatile(&d.bytes) as u64;
+        t[7] = core::ptr::read_volatile(&d.own_takes);
+        t[8] = core::ptr::read_volatile(&d.foreign_takes);
     }
     for c in caches() {
         // SAFETY: caches live for the whole process; counts are read racily (a snapshot).
