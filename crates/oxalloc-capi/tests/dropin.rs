@@ -74,6 +74,37 @@ fn blocks_a_cache_gave_back_merge_before_the_heap_grows() {
     assert!(out.contains("regive ok"), "{out}");
 }
 
+/// The number after `name` on its line of an `OXALLOC_STATS` report.
+fn stat(report: &str, name: &str) -> u64 {
+    let line = report
+        .lines()
+        .find(|l| l.trim_start().starts_with(name))
+        .unwrap_or_else(|| panic!("no {name:?} line in:\n{report}"));
+    let rest = line.trim_start()[name.len()..].trim_start();
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_cache_takes_back_its_own_groups_before_another_threads() {
+    let exe = build("owngroups.c", &[]);
+    let o = Command::new(&exe)
+        .env("LD_PRELOAD", lib("liboxalloc.so"))
+        .env("OXALLOC_STATS", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("owngroups ok"));
+    // 40,000 blocks of one class per thread: several hundred groups each, more than the ring.
+    let reused = stat(&err, "groups reused");
+    assert!(reused >= 400, "only {reused} groups taken back:\n{err}");
+    assert_eq!(stat(&err, "groups moved"), 0, "{err}");
+}
+
 #[test]
 fn threads_with_cross_thread_frees_and_exits() {
     let exe = build("threads.c", &[]);

@@ -153,7 +153,12 @@ pub fn write_stats(fd: i32) {
     line(&mut m, "cache refills", t[4], "");
     line(&mut m, "cache flushes", t[5], "");
     line(&mut m, "remote frees", t[6], " received from other threads");
-    line(&mut m, "groups reused", t[7], " (a cache took back blocks it gave)");
+    line(
+        &mut m,
+        "groups reused",
+        t[7],
+        " (a cache took back blocks it gave)",
+    );
     line(&mut m, "groups moved", t[8], " (to another thread's cache)");
     out.put(&m);
     let (taken, contended, sleeps) = global::lock_counts();
