@@ -112,28 +112,10 @@ fn main() -> ExitCode {
 
     let table = results.markdown_table();
     println!("{table}");
-    let mut ok = true;
-    for (name, res) in [
-        (
-            "results.csv",
-            results.write_csv(&cfg.out_dir.join("results.csv")),
-        ),
-        (
-            "results.json",
-            results.write_json(&cfg.out_dir.join("results.json")),
-        ),
-        (
-            "results.md",
-            std::fs::write(cfg.out_dir.join("results.md"), &table),
-        ),
-    ] {
-        if let Err(e) = res {
-            eprintln!(
-                "error: cannot write {}: {e}",
-                cfg.out_dir.join(name).display()
-            );
-            ok = false;
-        }
+    let (_, failed) = results.write_all(&cfg.out_dir, &table);
+    let mut ok = failed.is_empty();
+    for (path, e) in failed {
+        eprintln!("error: cannot write {}: {e}", path.display());
     }
     eprintln!(
         "results written to {}/results.{{csv,json,md}}",

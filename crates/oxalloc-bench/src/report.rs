@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{Results, RunRecord, REFERENCE};
 
@@ -406,6 +406,26 @@ impl Results {
     pub fn write_json(&self, path: &Path) -> io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(io::Error::other)?;
         fs::write(path, text + "\n")
+    }
+
+    /// Writes `results.md` (the table `table`, as printed), `results.csv` and `results.json`
+    /// into `dir`. Returns the files written and, for each that could not be, its path and error.
+    pub fn write_all(&self, dir: &Path, table: &str) -> (Vec<PathBuf>, Vec<(PathBuf, io::Error)>) {
+        let mut written = Vec::new();
+        let mut failed = Vec::new();
+        for name in ["results.md", "results.csv", "results.json"] {
+            let path = dir.join(name);
+            let res = match name {
+                "results.md" => fs::write(&path, table),
+                "results.csv" => self.write_csv(&path),
+                _ => self.write_json(&path),
+            };
+            match res {
+                Ok(()) => written.push(path),
+                Err(e) => failed.push((path, e)),
+            }
+        }
+        (written, failed)
     }
 }
 

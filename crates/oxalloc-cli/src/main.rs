@@ -439,26 +439,10 @@ fn bench(a: BenchArgs) -> ExitCode {
     let table = results.markdown_table();
     println!("{table}");
     let out = &cfg.out_dir;
-    let mut ok = true;
-    let mut written = Vec::new();
-    for (name, res) in [
-        ("results.md", std::fs::write(out.join("results.md"), &table)),
-        ("results.csv", results.write_csv(&out.join("results.csv"))),
-        (
-            "results.json",
-            results.write_json(&out.join("results.json")),
-        ),
-    ] {
-        match res {
-            Ok(()) => written.push(out.join(name)),
-            Err(e) => {
-                eprintln!(
-                    "oxalloc: error: cannot write {}: {e}",
-                    out.join(name).display()
-                );
-                ok = false;
-            }
-        }
+    let (mut written, failed) = results.write_all(out, &table);
+    let mut ok = failed.is_empty();
+    for (path, e) in failed {
+        eprintln!("oxalloc: error: cannot write {}: {e}", path.display());
     }
     match chart::ratio_data(&results) {
         Some(data) if !data.workloads.is_empty() => {
