@@ -155,24 +155,38 @@ pub struct TCache {
 
 /// The cache of a thread that is exiting (or could not get one): matches no block and has no
 /// room, so every operation takes the shared heap's path.
-static DISABLED: TCache = TCache {
-    owner: usize::MAX,
-    secret: 0,
-    lo: 0,
-    span: 0,
-    bins: [EMPTY_BIN; NBINS],
-    batch: [1; NBINS],
-    id: 0,
-    state: AtomicU8::new(DEAD),
-    grown_since_flush: 0,
-    stats: CacheStats {
-        refills: AtomicU64::new(0),
-        flushes: AtomicU64::new(0),
-        remote_in: AtomicU64::new(0),
-    },
-    remote: Remote::EMPTY,
-    over: [const { AtomicUsize::new(0) }; NBINS],
-};
+static DISABLED: TCache = TCache::new(usize::MAX, 0, 0, [EMPTY_BIN; NBINS], [1; NBINS], DEAD);
+
+impl TCache {
+    /// A cache with empty bins and zero counters.
+    const fn new(
+        owner: usize,
+        id: usize,
+        secret: usize,
+        bins: [Bin; NBINS],
+        batch: [u8; NBINS],
+        state: u8,
+    ) -> Self {
+        TCache {
+            owner,
+            secret,
+            lo: 0,
+            span: 0,
+            bins,
+            batch,
+            id,
+            state: AtomicU8::new(state),
+            grown_since_flush: 0,
+            stats: CacheStats {
+                refills: AtomicU64::new(0),
+                flushes: AtomicU64::new(0),
+                remote_in: AtomicU64::new(0),
+            },
+            remote: Remote::EMPTY,
+            over: [const { AtomicUsize::new(0) }; NBINS],
+        }
+    }
+}
 
 #[allow(clippy::declare_interior_mutable_const)]
 const NO_CACHE: AtomicUsize = AtomicUsize::new(0);
@@ -1312,26 +1326,7 @@ fn create() -> *mut TCache {
             b.limit = batch_and_limit(k).1;
         }
         // SAFETY: mem is a fresh block of the right size and alignment.
-        unsafe {
-            mem.write(TCache {
-                owner: id,
-                secret: secret(),
-                lo: 0,
-                span: 0,
-                bins,
-                batch: FIRST_BATCH,
-                id,
-                state: AtomicU8::new(ALIVE),
-                grown_since_flush: 0,
-                stats: CacheStats {
-                    refills: AtomicU64::new(0),
-                    flushes: AtomicU64::new(0),
-                    remote_in: AtomicU64::new(0),
-                },
-                remote: Remote::EMPTY,
-                over: [const { AtomicUsize::new(0) }; NBINS],
-            })
-        };
+        unsafe { mem.write(TCache::new(id, id, secret(), bins, FIRST_BATCH, ALIVE)) };
         TABLE[id].store(mem as usize, Ordering::Release);
         tc = mem;
     }
