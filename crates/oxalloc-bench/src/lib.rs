@@ -168,6 +168,12 @@ pub const WORKLOADS: &[Workload] = &[
         true,
     ),
     wl(
+        "larson",
+        "threads replace random objects, then hand them to a successor thread and exit",
+        false,
+        true,
+    ),
+    wl(
         "realloc",
         "grow many Vec/String one element at a time, shrink_to_fit",
         true,

@@ -73,6 +73,63 @@ pub fn server(quick: bool, threads: usize) -> u64 {
         .fold(0, u64::wrapping_add)
 }
 
+/// Larson and Krishnan's server benchmark: each of `threads` slots holds an array of objects;
+/// a worker replaces random objects (free one, allocate another of a random 8-1000 B size), then
+/// starts its successor, which inherits the array, and exits. So most frees are of objects that
+/// an exited thread allocated: a dead thread's memory must be reusable by the threads that live.
+pub fn larson(quick: bool, threads: usize) -> u64 {
+    let (generations, per_gen, slots) = if quick {
+        (20, 10_000, 1000)
+    } else {
+        (100, 20_000, 1000)
+    };
+    struct Gen {
+        t: usize,
+        generation: usize,
+        objs: Vec<Box<[u8]>>,
+        sum: u64,
+        done: mpsc::Sender<u64>,
+    }
+    fn worker(mut g: Gen, generations: usize, per_gen: usize) {
+        let mut rng = Rng::new((g.t * 7919 + g.generation) as u64);
+        for i in 0..per_gen {
+            let k = rng.below(g.objs.len() as u64) as usize;
+            let fresh = object(rng.range(8, 1000), i as u8);
+            let old = std::mem::replace(&mut g.objs[k], fresh);
+            g.sum = g.sum.wrapping_add(weigh(&old));
+        }
+        if g.generation + 1 == generations {
+            let sum = g.objs.iter().fold(g.sum, |a, o| a.wrapping_add(weigh(o)));
+            drop(g.objs);
+            g.done.send(sum).expect("larson: main thread waits");
+            return;
+        }
+        // The successor inherits the objects; this thread exits right after starting it.
+        g.generation += 1;
+        thread::spawn(move || worker(g, generations, per_gen));
+    }
+    let (done, results) = mpsc::channel();
+    for t in 0..threads {
+        let done = done.clone();
+        thread::spawn(move || {
+            let mut rng = Rng::new(500 + t as u64);
+            let objs: Vec<Box<[u8]>> = (0..slots)
+                .map(|i| object(rng.range(8, 1000), i as u8))
+                .collect();
+            let g = Gen {
+                t,
+                generation: 0,
+                objs,
+                sum: 0,
+                done,
+            };
+            worker(g, generations, per_gen);
+        });
+    }
+    drop(done);
+    results.iter().take(threads).fold(0, u64::wrapping_add)
+}
+
 /// One thread allocates small objects and sends them through a bounded channel; the other
 /// frees them.
 pub fn prodcons(quick: bool) -> u64 {
