@@ -106,6 +106,26 @@ fn a_cache_takes_back_its_own_groups_before_another_threads() {
 }
 
 #[test]
+fn blocks_of_an_exited_thread_are_adopted_in_batches() {
+    let exe = build("inherit.c", &[]);
+    let o = Command::new(&exe)
+        .env("LD_PRELOAD", lib("liboxalloc.so"))
+        .env("OXALLOC_STATS", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("inherit ok"));
+    // 20,000 frees of a dead thread's blocks, 40,000 more operations: a few thousand lock
+    // trips at most (one per free would be over 20,000).
+    let taken = stat(&err, "lock taken");
+    assert!(
+        taken < 5000,
+        "the heap's lock was taken {taken} times:\n{err}"
+    );
+}
+
+#[test]
 fn threads_with_cross_thread_frees_and_exits() {
     let exe = build("threads.c", &[]);
     run_preloaded(&exe, &["150000"]);

@@ -514,7 +514,7 @@ pub fn trim(pad: usize) -> bool {
         tcache::flush_current_locked(h);
         // Remote frees that reached caches of threads that exited meanwhile, then every
         // deferred group: all of it merges before the top is trimmed.
-        tcache::collect_orphans(h);
+        tcache::collect_orphans(h, true);
         tcache::merge_deferred_locked(h);
         h.trim(pad) + h.advise_all_free()
     }) > 0

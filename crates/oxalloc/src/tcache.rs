@@ -27,7 +27,7 @@
 
 use crate::global;
 use crate::tls;
-use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use oxalloc_core::tag::{
     check_ok, read, write, FLAGS, INUSE, MMAPPED, OWNER_MASK, OWNER_SHIFT, SIZE_MASK, WORD,
 };
@@ -147,6 +147,10 @@ pub struct TCache {
     grown_since_flush: usize,
     stats: CacheStats,
     remote: Remote,
+    /// Blocks of exited threads' caches that this thread freed, waiting to become its own (a
+    /// list linked as a bin's, of any classes), and how many.
+    adopt: usize,
+    adopt_count: u32,
     /// Per class: this cache's deferred groups pushed out of the class's full ring, a stack
     /// linked through the groups' head blocks. Touched only with the heap lock held (atomics
     /// only so that the cache stays shareable; plain loads and stores suffice).
@@ -183,6 +187,8 @@ impl TCache {
                 remote_in: AtomicU64::new(0),
             },
             remote: Remote::EMPTY,
+            adopt: 0,
+            adopt_count: 0,
             over: [const { AtomicUsize::new(0) }; NBINS],
         }
     }
@@ -621,7 +627,7 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
         // (a whole group, made this cache's outside the lock), else runs carved from the heap
         // (free fragments first, several if one is short) until the batch is full.
         let got = global::with_heap(|h| {
-            collect_orphans(h);
+            collect_orphans(h, false);
             if let Some(g) = take_deferred(h, k, owner) {
                 return Err(g);
             }
@@ -702,13 +708,22 @@ pub unsafe fn free_slow(p: usize, func: &str) -> bool {
         let tc = tls::get() as *mut TCache;
         if core::ptr::eq(ot, tc) {
             free_own_slow(tc, p, h);
-        } else if (*ot).state.load(Ordering::Acquire) == DEAD {
-            // Its thread has exited: nobody would drain a remote list soon. To the heap.
-            global::with_heap(|heap| heap.free_owned(p));
         } else {
             // Another thread's block: onto its remote list for the block's bin, without its lock.
             let s = secret();
             let k = bin_of_block(h & SIZE_MASK);
+            if (*ot).state.load(Ordering::Acquire) == DEAD {
+                // That thread has exited: this thread adopts the block (a batch at a time, see
+                // `adopt`), with a cache of its own made now if it has none; a block with no
+                // bin, or freed by an exiting thread, goes to the heap.
+                let tc = if tc.is_null() && k != 0 { create() } else { tc };
+                if k == 0 || core::ptr::eq(tc, &DISABLED) {
+                    global::with_heap(|heap| heap.free_owned(p));
+                } else {
+                    adopt(tc, p);
+                }
+                return true;
+            }
             let head = if k == 0 {
                 &(*ot).remote.head
             } else {
@@ -730,6 +745,58 @@ pub unsafe fn free_slow(p: usize, func: &str) -> bool {
         }
     }
     true
+}
+
+/// Blocks an exited thread's cache owned that this thread freed, adopted in batches of this
+/// many: one trip under the lock rewrites their owner fields (they were just freed, so their
+/// headers are in this core's cache), then they are freed as this cache's own.
+const ADOPT_BATCH: u32 = 32;
+
+/// Puts `p`, a block of an exited thread's cache, on `tc`'s adoption list.
+///
+/// # Safety
+/// `tc` is the calling thread's live cache; `p` is an in-use cache-owned block nobody uses.
+unsafe fn adopt(tc: *mut TCache, p: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        write(p, (*tc).adopt ^ secret());
+        (*tc).adopt = p;
+        (*tc).adopt_count += 1;
+        if (*tc).adopt_count >= ADOPT_BATCH {
+            adopt_all(tc);
+        }
+    }
+}
+
+/// Makes the blocks of `tc`'s adoption list its own (owner fields rewritten under the lock, as
+/// every header write) and frees them as such.
+///
+/// # Safety
+/// `tc` is the calling thread's live cache.
+unsafe fn adopt_all(tc: *mut TCache) {
+    let s = secret();
+    // SAFETY: the list's blocks are unused cache-owned blocks; headers change under the lock.
+    unsafe {
+        let list = core::mem::take(&mut (*tc).adopt);
+        (*tc).adopt_count = 0;
+        let owner = (*tc).owner;
+        global::with_heap(|_| {
+            let mut p = list;
+            while p != 0 {
+                write(
+                    p - WORD,
+                    (read(p - WORD) & !OWNER_MASK) | owner << OWNER_SHIFT,
+                );
+                p = read(p) ^ s;
+            }
+        });
+        let mut p = list;
+        while p != 0 {
+            let next = read(p) ^ s;
+            free_own_slow(tc, p, read(p - WORD));
+            p = next;
+        }
+    }
 }
 
 /// A block of this thread's own cache that the fast path could not take: its bin is full (give
@@ -791,6 +858,8 @@ unsafe fn flush_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
             bin.spare_count = 0;
         }
         (*tc).remote.take_all(|l| free_list_locked(heap, l));
+        free_list_locked(heap, core::mem::take(&mut (*tc).adopt));
+        (*tc).adopt_count = 0;
     }
 }
 
@@ -1257,17 +1326,73 @@ pub fn flush_current_locked(heap: &mut global::ProcessHeap) {
     }
 }
 
-/// Frees the remote lists of exited threads' caches into the heap. Called with the heap locked.
-pub fn collect_orphans(heap: &mut global::ProcessHeap) {
-    if DEAD_COUNT.load(Ordering::Relaxed) == 0 {
+/// Set when a block may have been freed onto the remote list of an exited thread's cache.
+static ORPHANS: AtomicBool = AtomicBool::new(false);
+
+/// Keeps the remote lists of exited threads' caches as deferred groups (a list of one class is
+/// a group as it stands: no block is touched; blocks with no bin are freed into the heap), when
+/// a free may have put blocks there since the last call, or always with `all`. Called with the
+/// heap locked.
+pub fn collect_orphans(heap: &mut global::ProcessHeap, all: bool) {
+    if DEAD_COUNT.load(Ordering::Relaxed) == 0 || !(ORPHANS.swap(false, Ordering::Acquire) || all) {
         return;
     }
     for t in caches() {
         // SAFETY: table entries are caches that live for the whole process; a dead cache's
-        // remote list is owned by nobody but the heap now (locked).
+        // remote lists are owned by nobody but the heap now (locked).
         unsafe {
             if (*t).state.load(Ordering::Acquire) == DEAD {
-                (*t).remote.take_all(|l| free_list_locked(heap, l));
+                defer_remote_locked(t, heap);
+            }
+        }
+    }
+}
+
+/// Hands every list of cache `tc` (bins, spares, remote lists) to the heap as deferred groups,
+/// unmerged: a thread that exits leaves its blocks for the thread that adopts its cache (its
+/// own groups again) or for any refill; they merge before the heap grows, on `malloc_trim` and
+/// after a few seconds unused, like every deferred group.
+///
+/// # Safety
+/// `tc`'s bins belong to the calling thread, which is exiting; the heap is locked.
+unsafe fn defer_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let owner = (*tc).owner;
+        free_list_locked(heap, core::mem::take(&mut (*tc).adopt));
+        (*tc).adopt_count = 0;
+        for k in 1..NBINS {
+            let bin = &mut (*tc).bins[k];
+            let lists = [(bin.head, bin.count), (bin.spare, bin.spare_count)];
+            *bin = Bin {
+                limit: bin.limit,
+                ..EMPTY_BIN
+            };
+            for (head, count) in lists {
+                if head != 0 {
+                    defer_locked(heap, k, head, count as usize, owner);
+                }
+            }
+        }
+        defer_remote_locked(tc, heap);
+    }
+}
+
+/// Takes cache `tc`'s remote lists off: each class's list becomes a deferred group (its packed
+/// length, saturated at 65,535, is the group's count), the list of blocks with no bin is freed
+/// into the heap.
+///
+/// # Safety
+/// `tc` is a cache of the table whose thread has exited or is exiting; the heap is locked.
+unsafe fn defer_remote_locked(tc: *const TCache, heap: &mut global::ProcessHeap) {
+    // SAFETY: the remote lists hold unused blocks owned by `tc`; the heap is locked.
+    unsafe {
+        let r = &(*tc).remote;
+        free_list_locked(heap, r.head.swap(0, Ordering::Acquire));
+        for (k, c) in r.class.iter().enumerate().skip(1) {
+            if c.load(Ordering::Relaxed) != 0 {
+                let v = c.swap(0, Ordering::Acquire);
+                defer_locked(heap, k, v & LIST_PTR, v >> 48, (*tc).owner);
             }
         }
     }
@@ -1350,10 +1475,12 @@ unsafe extern "C" fn thread_exit(v: *mut core::ffi::c_void) {
     }
     // SAFETY: tc was this thread's cache; no other thread uses its bins.
     unsafe {
-        global::with_heap(|h| flush_all_locked(tc, h));
+        global::with_heap(|h| defer_all_locked(tc, h));
         (*tc).state.store(DEAD, Ordering::Release);
     }
     DEAD_COUNT.fetch_add(1, Ordering::Relaxed);
+    // Remote frees that saw the cache alive may still land on its lists: collect them too.
+    ORPHANS.store(true, Ordering::Release);
 }
 
 /// In a forked child: only the forking thread survives. Every other cache is emptied (its
@@ -1373,6 +1500,8 @@ pub fn after_fork_child() {
                 b.spare = 0;
                 b.spare_count = 0;
             }
+            (*t).adopt = 0;
+            (*t).adopt_count = 0;
             (*t).remote.take_all(|_| {});
             (*t).state.store(DEAD, Ordering::Relaxed);
         }
