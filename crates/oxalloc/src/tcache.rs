@@ -1075,8 +1075,7 @@ impl Deferred {
         caches().find_map(|t| unsafe { self.pop_over_of(k, t) })
     }
 
-    /// Takes class `k`'s `i`-th group (0: the oldest) off its ring; the newer ones move down
-    /// (callers take one of the newest few).
+    /// Takes class `k`'s `i`-th group (0: the oldest) off its ring; the newer ones move down.
     fn remove(&mut self, k: usize, i: usize) -> Group {
         debug_assert!(i < self.len[k]);
         let at = |j: usize| (self.first[k] + j) % GROUPS;
