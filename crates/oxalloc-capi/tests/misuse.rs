@@ -260,6 +260,7 @@ misuse_cases! {
     double_free_other_thread: DoubleFree in "free";
     double_free_other_thread_back: DoubleFree in "free";
     double_free_thread_exited: DoubleFree in "free";
+    double_free_adopted: DoubleFree in "free";
     double_free_small_cached: DoubleFree in "free";
     double_free_deferred: DoubleFree in "free";
     double_free_medium_cached: DoubleFree in "free";

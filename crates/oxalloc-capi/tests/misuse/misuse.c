@@ -214,6 +214,23 @@ static void double_free_thread_exited(void) {
     free(OPAQUE(p));
 }
 
+/* Thread B allocates and exits; main frees the block (it adopts a dead thread's block) and
+ * frees it again. */
+static void *alloc_exit(void *arg) {
+    *(void **)arg = xmalloc(48);
+    return NULL;
+}
+
+static void double_free_adopted(void) {
+    void *p = NULL;
+    pthread_t t;
+    pthread_create(&t, NULL, alloc_exit, &p);
+    pthread_join(t, NULL);
+    addr(p);
+    free(p);
+    free(OPAQUE(p));
+}
+
 /* Double free in a child after fork; the parent dies of the child's signal. */
 static void double_free_fork_child(void) {
     char *p = xmalloc(64);
@@ -482,6 +499,7 @@ static const struct kase cases[] = {
     CASE(double_free_other_thread),
     CASE(double_free_other_thread_back),
     CASE(double_free_thread_exited),
+    CASE(double_free_adopted),
     CASE(double_free_small_cached),
     CASE(double_free_deferred),
     CASE(double_free_medium_cached),
