@@ -88,17 +88,25 @@ fn stat(report: &str, name: &str) -> u64 {
         .unwrap()
 }
 
-#[test]
-fn a_cache_takes_back_its_own_groups_before_another_threads() {
-    let exe = build("owngroups.c", &[]);
+/// Builds `file` (a program that prints `NAME ok`), runs it preloaded with `OXALLOC_STATS=1`,
+/// asserts success; returns the statistics report (its stderr).
+fn run_with_stats(file: &str) -> String {
+    let exe = build(file, &[]);
     let o = Command::new(&exe)
         .env("LD_PRELOAD", lib("liboxalloc.so"))
         .env("OXALLOC_STATS", "1")
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{err}");
-    assert!(String::from_utf8_lossy(&o.stdout).contains("owngroups ok"));
+    let ok = format!("{} ok", file.trim_end_matches(".c"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&ok), "{err}");
+    err
+}
+
+#[test]
+fn a_cache_takes_back_its_own_groups_before_another_threads() {
+    let err = run_with_stats("owngroups.c");
     // 40,000 blocks of one class per thread: several hundred groups each, more than the ring.
     let reused = stat(&err, "groups reused");
     assert!(reused >= 400, "only {reused} groups taken back:\n{err}");
@@ -107,15 +115,7 @@ fn a_cache_takes_back_its_own_groups_before_another_threads() {
 
 #[test]
 fn blocks_of_an_exited_thread_are_adopted_in_batches() {
-    let exe = build("inherit.c", &[]);
-    let o = Command::new(&exe)
-        .env("LD_PRELOAD", lib("liboxalloc.so"))
-        .env("OXALLOC_STATS", "1")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    assert!(String::from_utf8_lossy(&o.stdout).contains("inherit ok"));
+    let err = run_with_stats("inherit.c");
     // 20,000 frees of a dead thread's blocks, 40,000 more operations: a few thousand lock
     // trips at most (one per free would be over 20,000).
     let taken = stat(&err, "lock taken");
