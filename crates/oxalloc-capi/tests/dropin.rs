@@ -126,6 +126,17 @@ fn blocks_of_an_exited_thread_are_adopted_in_batches() {
 }
 
 #[test]
+fn a_remote_backlog_longer_than_its_packed_length_keeps_counts_exact() {
+    let err = run_with_stats("backlog.c");
+    // 100,000 blocks freed for a thread that is not allocating: its remote list stops at 65,535
+    // (the rest go to the heap); the cache that takes it back counts exactly that many. A count
+    // that ran past 65,535 would wrap when the bin empties (cached blocks ~4e9).
+    let cached = stat(&err, "cached blocks");
+    assert!(cached <= 200_000, "{cached} cached blocks:\n{err}");
+    assert!(stat(&err, "remote frees") <= 65_535, "{err}");
+}
+
+#[test]
 fn threads_with_cross_thread_frees_and_exits() {
     let exe = build("threads.c", &[]);
     run_preloaded(&exe, &["150000"]);

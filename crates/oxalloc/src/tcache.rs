@@ -101,6 +101,8 @@ struct Remote {
 
 /// The head of a packed remote list.
 const LIST_PTR: usize = (1 << 48) - 1;
+/// The longest a per-bin remote list gets: its length is packed in the upper 16 bits.
+const REMOTE_MAX: usize = 0xFFFF;
 
 impl Remote {
     #[allow(clippy::declare_interior_mutable_const)]
@@ -731,11 +733,17 @@ pub unsafe fn free_slow(p: usize, func: &str) -> bool {
             };
             let mut old = head.load(Ordering::Relaxed);
             loop {
+                if k != 0 && old >> 48 == REMOTE_MAX {
+                    // The list's packed length cannot count more: this one goes to the heap
+                    // (the owner takes the list as a bin of exactly that many blocks).
+                    global::with_heap(|heap| heap.free_owned(p));
+                    break;
+                }
                 write(p, (old & LIST_PTR) ^ s);
                 let new = if k == 0 {
                     p
                 } else {
-                    p | ((old >> 48) + 1).min(0xFFFF) << 48
+                    p | ((old >> 48) + 1) << 48
                 };
                 match head.compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed) {
                     Ok(_) => break,
