@@ -1336,9 +1336,8 @@ pub fn flush_current_locked(heap: &mut global::ProcessHeap) {
 /// Set when a block may have been freed onto the remote list of an exited thread's cache.
 static ORPHANS: AtomicBool = AtomicBool::new(false);
 
-/// Keeps the remote lists of exited threads' caches as deferred groups (a list of one class is
-/// a group as it stands: no block is touched; blocks with no bin are freed into the heap), when
-/// a free may have put blocks there since the last call, or always with `all`. Called with the
+/// Frees the remote lists of exited threads' caches into the heap, when a free may have put
+/// blocks there since the last call (a thread exited), or always with `all`. Called with the
 /// heap locked.
 pub fn collect_orphans(heap: &mut global::ProcessHeap, all: bool) {
     if DEAD_COUNT.load(Ordering::Relaxed) == 0 || !(ORPHANS.swap(false, Ordering::Acquire) || all) {
@@ -1349,57 +1348,7 @@ pub fn collect_orphans(heap: &mut global::ProcessHeap, all: bool) {
         // remote lists are owned by nobody but the heap now (locked).
         unsafe {
             if (*t).state.load(Ordering::Acquire) == DEAD {
-                defer_remote_locked(t, heap);
-            }
-        }
-    }
-}
-
-/// Hands every list of cache `tc` (bins, spares, remote lists) to the heap as deferred groups,
-/// unmerged: a thread that exits leaves its blocks for the thread that adopts its cache (its
-/// own groups again) or for any refill; they merge before the heap grows, on `malloc_trim` and
-/// after a few seconds unused, like every deferred group.
-///
-/// # Safety
-/// `tc`'s bins belong to the calling thread, which is exiting; the heap is locked.
-unsafe fn defer_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        let owner = (*tc).owner;
-        free_list_locked(heap, core::mem::take(&mut (*tc).adopt));
-        (*tc).adopt_count = 0;
-        for k in 1..NBINS {
-            let bin = &mut (*tc).bins[k];
-            let lists = [(bin.head, bin.count), (bin.spare, bin.spare_count)];
-            *bin = Bin {
-                limit: bin.limit,
-                ..EMPTY_BIN
-            };
-            for (head, count) in lists {
-                if head != 0 {
-                    defer_locked(heap, k, head, count as usize, owner);
-                }
-            }
-        }
-        defer_remote_locked(tc, heap);
-    }
-}
-
-/// Takes cache `tc`'s remote lists off: each class's list becomes a deferred group (its packed
-/// length, saturated at 65,535, is the group's count), the list of blocks with no bin is freed
-/// into the heap.
-///
-/// # Safety
-/// `tc` is a cache of the table whose thread has exited or is exiting; the heap is locked.
-unsafe fn defer_remote_locked(tc: *const TCache, heap: &mut global::ProcessHeap) {
-    // SAFETY: the remote lists hold unused blocks owned by `tc`; the heap is locked.
-    unsafe {
-        let r = &(*tc).remote;
-        free_list_locked(heap, r.head.swap(0, Ordering::Acquire));
-        for (k, c) in r.class.iter().enumerate().skip(1) {
-            if c.load(Ordering::Relaxed) != 0 {
-                let v = c.swap(0, Ordering::Acquire);
-                defer_locked(heap, k, v & LIST_PTR, v >> 48, (*tc).owner);
+                (*t).remote.take_all(|l| free_list_locked(heap, l));
             }
         }
     }
@@ -1482,7 +1431,7 @@ unsafe extern "C" fn thread_exit(v: *mut core::ffi::c_void) {
     }
     // SAFETY: tc was this thread's cache; no other thread uses its bins.
     unsafe {
-        global::with_heap(|h| defer_all_locked(tc, h));
+        global::with_heap(|h| flush_all_locked(tc, h));
         (*tc).state.store(DEAD, Ordering::Release);
     }
     DEAD_COUNT.fetch_add(1, Ordering::Relaxed);
