@@ -137,6 +137,16 @@ fn a_remote_backlog_longer_than_its_packed_length_keeps_counts_exact() {
 }
 
 #[test]
+fn malloc_usable_size_of_a_cached_block_takes_no_lock() {
+    let err = run_with_stats("usable.c");
+    let taken = stat(&err, "lock taken");
+    assert!(
+        taken < 5000,
+        "the heap's lock was taken {taken} times:\n{err}"
+    );
+}
+
+#[test]
 fn threads_with_cross_thread_frees_and_exits() {
     let exe = build("threads.c", &[]);
     run_preloaded(&exe, &["150000"]);

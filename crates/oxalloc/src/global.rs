@@ -481,6 +481,9 @@ pub fn usable_size(p: *mut u8) -> usize {
     if crate::secure::on() {
         return crate::secure::usable_size(p);
     }
+    if let Some(n) = tcache::owned_usable_size(p as usize) {
+        return n;
+    }
     match with_heap(|h| h.usable_size(p)) {
         Ok(n) => n,
         Err(m) => misuse(m, "malloc_usable_size"),

@@ -266,6 +266,26 @@ pub fn is_listed(p: usize) -> bool {
     }
 }
 
+/// The usable size of `p` when it is an in-use block some cache owns, read from its header
+/// without the heap's lock (the size of an in-use block changes only by its user's own
+/// `realloc`); `None` for any other pointer (the heap then validates it under the lock).
+pub fn owned_usable_size(p: usize) -> Option<usize> {
+    if !in_range(p) {
+        return None;
+    }
+    // SAFETY: p - 8 and p are inside the heap's range.
+    let (h, first) = unsafe { (read(p - WORD), read(p)) };
+    let owner = h >> OWNER_SHIFT;
+    let ok = owner != 0
+        && owner <= MAX_ID
+        && h & INUSE != 0
+        && h & FLAGS != MMAPPED
+        && check_ok(p - WORD, h, HEADER_SECRET.load(Ordering::Relaxed))
+        && !looks_listed(first)
+        && TABLE[owner].load(Ordering::Relaxed) != 0;
+    ok.then(|| (h & SIZE_MASK) - WORD)
+}
+
 /// Sets up what caches need; called once from the allocator's initialisation.
 pub fn init() {
     SECRET.store(
