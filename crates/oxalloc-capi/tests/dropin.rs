@@ -147,6 +147,12 @@ fn malloc_usable_size_of_a_cached_block_takes_no_lock() {
 }
 
 #[test]
+fn waves_of_threads_beyond_the_static_caches_keep_the_heap_consistent() {
+    let exe = build("waves.c", &[]);
+    assert!(run_preloaded(&exe, &[]).contains("waves ok"));
+}
+
+#[test]
 fn threads_with_cross_thread_frees_and_exits() {
     let exe = build("threads.c", &[]);
     run_preloaded(&exe, &["150000"]);
