@@ -91,8 +91,8 @@ const DEAD: u8 = 2;
 /// Remote frees for one cache, on cache lines of their own (other threads write them).
 ///
 /// A block with a bin goes onto that bin's list, whose word packs the list's head (bits 0..48)
-/// with its length (bits 48..64, saturating): the owner takes a whole list as an empty bin's
-/// content without touching a block. Other blocks (grown past every class) go onto `head`.
+/// with its length (bits 48..64, at most `REMOTE_MAX` blocks; further frees go to the heap): the
+/// owner takes a whole list as an empty bin's content without touching a block. Other blocks (grown past every class) go onto `head`.
 #[repr(C, align(64))]
 struct Remote {
     head: AtomicUsize,
@@ -270,20 +270,31 @@ pub fn is_listed(p: usize) -> bool {
 /// without the heap's lock (the size of an in-use block changes only by its user's own
 /// `realloc`); `None` for any other pointer (the heap then validates it under the lock).
 pub fn owned_usable_size(p: usize) -> Option<usize> {
+    let (h, _) = owned_block(p)?;
+    // SAFETY: p is inside the heap's range (owned_block checked it).
+    (!looks_listed(unsafe { read(p) })).then(|| (h & SIZE_MASK) - WORD)
+}
+
+/// The header of `p` and the cache that owns it, when `p` is an in-use block some cache owns
+/// (its header's check bits valid under the secret); `None` for any other pointer, or a damaged
+/// header: the heap's checks judge those. The block may be listed (freed): callers check.
+fn owned_block(p: usize) -> Option<(usize, *mut TCache)> {
     if !in_range(p) {
         return None;
     }
-    // SAFETY: p - 8 and p are inside the heap's range.
-    let (h, first) = unsafe { (read(p - WORD), read(p)) };
+    // SAFETY: p - 8 is inside the heap's range.
+    let h = unsafe { read(p - WORD) };
     let owner = h >> OWNER_SHIFT;
-    let ok = owner != 0
-        && owner <= MAX_ID
-        && h & INUSE != 0
-        && h & FLAGS != MMAPPED
-        && check_ok(p - WORD, h, HEADER_SECRET.load(Ordering::Relaxed))
-        && !looks_listed(first)
-        && TABLE[owner].load(Ordering::Relaxed) != 0;
-    ok.then(|| (h & SIZE_MASK) - WORD)
+    if owner == 0
+        || h & INUSE == 0
+        || h & FLAGS == MMAPPED
+        || owner > MAX_ID
+        || !check_ok(p - WORD, h, HEADER_SECRET.load(Ordering::Relaxed))
+    {
+        return None;
+    }
+    let ot = TABLE[owner].load(Ordering::Acquire) as *mut TCache;
+    (!ot.is_null()).then_some((h, ot))
 }
 
 /// Sets up what caches need; called once from the allocator's initialisation.
@@ -704,24 +715,9 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
 /// # Safety
 /// `p` is non-null and not freed by the fast path.
 pub unsafe fn free_slow(p: usize, func: &str) -> bool {
-    if !in_range(p) {
-        return false;
-    }
-    // SAFETY: p - 8 is inside the heap's range.
-    let h = unsafe { read(p - WORD) };
-    let owner = h >> OWNER_SHIFT;
-    if owner == 0
-        || h & INUSE == 0
-        || h & FLAGS == MMAPPED
-        || owner > MAX_ID
-        || !check_ok(p - WORD, h, HEADER_SECRET.load(Ordering::Relaxed))
-    {
+    let Some((h, ot)) = owned_block(p) else {
         return false; // not a cache's block (or a damaged header): the heap's checks judge it
-    }
-    let ot = TABLE[owner].load(Ordering::Acquire) as *mut TCache;
-    if ot.is_null() {
-        return false; // not a cache's block: the heap's checks will judge it
-    }
+    };
     // SAFETY: p is an in-use block owned by cache `ot` (its header says so).
     unsafe {
         if looks_listed(read(p)) {
