@@ -126,6 +126,18 @@ fn blocks_of_an_exited_thread_are_adopted_in_batches() {
 }
 
 #[test]
+fn a_bin_that_swings_between_empty_and_full_grows_its_limit() {
+    let err = run_with_stats("swing.c");
+    // 200,000 replacements of random 6 and 12 KiB blocks: with the classes' base limits (two
+    // and one blocks a list) about 57,000 lock trips; with adaptive limits under 3,000.
+    let taken = stat(&err, "lock taken");
+    assert!(
+        taken < 10_000,
+        "the heap's lock was taken {taken} times:\n{err}"
+    );
+}
+
+#[test]
 fn a_remote_backlog_longer_than_its_packed_length_keeps_counts_exact() {
     let err = run_with_stats("backlog.c");
     // 100,000 blocks freed for a thread that is not allocating: its remote list stops at 65,535

@@ -63,10 +63,13 @@ struct Bin {
     head: usize,
     count: u32,
     /// The most blocks `head` holds before a free moves it to `spare` (soft: a remote list or a
-    /// group taken whole may exceed it until the next move).
+    /// group taken whole may exceed it until the next move). Between the class's base and
+    /// `max_limit` (see [`adapt_limit`]).
     limit: u32,
     spare: usize,
     spare_count: u32,
+    /// Whether the bin was refilled from the heap since it last gave a group back.
+    refilled: bool,
 }
 
 const EMPTY_BIN: Bin = Bin {
@@ -75,6 +78,7 @@ const EMPTY_BIN: Bin = Bin {
     limit: 0,
     spare: 0,
     spare_count: 0,
+    refilled: false,
 };
 
 /// Counters of one cache, read racily for statistics.
@@ -147,6 +151,9 @@ pub struct TCache {
     state: AtomicU8,
     /// Bytes the heap grew by for this thread since its cache was last given back.
     grown_since_flush: usize,
+    /// Bytes by which the bins' limits exceed their classes' bases (list and spare: twice the
+    /// blocks), at most `EXTRA_BUDGET`.
+    extra: usize,
     stats: CacheStats,
     remote: Remote,
     /// Blocks of exited threads' caches that this thread freed, waiting to become its own (a
@@ -183,6 +190,7 @@ impl TCache {
             id,
             state: AtomicU8::new(state),
             grown_since_flush: 0,
+            extra: 0,
             stats: CacheStats {
                 refills: AtomicU64::new(0),
                 flushes: AtomicU64::new(0),
@@ -342,6 +350,26 @@ const fn batch_and_limit(k: usize) -> (u32, u32) {
     }
     (batch as u32, batch as u32)
 }
+
+/// The most blocks bin `k`'s list may be allowed (see [`adapt_limit`]): up to 1 MiB of blocks
+/// and 128 blocks (at least the base).
+const fn max_limit(k: usize) -> u32 {
+    let base = batch_and_limit(k).1 as usize;
+    let mut m = (1 << 20) / bin_size(k);
+    if m > FLUSH_CHUNK {
+        m = FLUSH_CHUNK;
+    }
+    if m < base {
+        m = base;
+    }
+    m as u32
+}
+
+/// Bytes one cache's bins may hold beyond their classes' bases (see [`adapt_limit`]). All
+/// caches together may take an eighth of the heap's span (`EXTRA_TOTAL` counts what they took),
+/// so the memory caches can hold stays in proportion to the heap.
+const EXTRA_BUDGET: usize = 16 << 20;
+static EXTRA_TOTAL: AtomicUsize = AtomicUsize::new(0);
 
 /// The block size of bin `k` (`1 <= k < NBINS`).
 const fn bin_size(k: usize) -> usize {
@@ -704,6 +732,7 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
             Ok(0) => return false,
             Ok(_) => {}
         }
+        (*tc).bins[k].refilled = true;
         (*tc).stats.refills.fetch_add(1, Ordering::Relaxed);
         true
     }
@@ -852,9 +881,49 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
         bin.count = 1;
         if old != 0 {
             (*tc).stats.flushes.fetch_add(1, Ordering::Relaxed);
+            adapt_limit(tc, k);
             let owner = (*tc).owner;
             global::with_heap(|heap| defer_locked(heap, k, old, old_count as usize, owner));
         }
+    }
+}
+
+/// Adapts bin `k`'s limit when it gives a group back: a bin that was also refilled since its
+/// last group went back swings between empty and full (a program that frees and allocates
+/// this size in turn), and each swing costs a trip under the heap's lock, so its limit
+/// doubles (up to `max_limit(k)`, within the cache's `EXTRA_BUDGET`); a bin that only gave
+/// back (a program freeing in bulk) halves its limit towards the base, so a cache does not
+/// keep more than it needs.
+///
+/// # Safety
+/// `tc` is the calling thread's live cache.
+unsafe fn adapt_limit(tc: *mut TCache, k: usize) {
+    // SAFETY: the bins and `extra` are this thread's alone.
+    unsafe {
+        let bin = &mut (*tc).bins[k];
+        let bs = bin_size(k);
+        let base = batch_and_limit(k).1;
+        let limit = bin.limit;
+        let new = if core::mem::take(&mut bin.refilled) {
+            let want = (limit * 2).min(max_limit(k));
+            let room = EXTRA_BUDGET.saturating_sub((*tc).extra).min(
+                (SPAN.load(Ordering::Relaxed) / 8)
+                    .saturating_sub(EXTRA_TOTAL.load(Ordering::Relaxed)),
+            );
+            want.min(limit + (room / (2 * bs)) as u32)
+        } else {
+            (limit / 2).max(base)
+        };
+        if new > limit {
+            let more = (new - limit) as usize * 2 * bs;
+            (*tc).extra += more;
+            EXTRA_TOTAL.fetch_add(more, Ordering::Relaxed);
+        } else if new < limit {
+            let less = (limit - new) as usize * 2 * bs;
+            (*tc).extra -= less;
+            EXTRA_TOTAL.fetch_sub(less, Ordering::Relaxed);
+        }
+        bin.limit = new;
     }
 }
 
@@ -880,7 +949,10 @@ unsafe fn flush_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
             bin.count = 0;
             bin.spare = 0;
             bin.spare_count = 0;
+            bin.limit = batch_and_limit(k).1;
+            bin.refilled = false;
         }
+        EXTRA_TOTAL.fetch_sub(core::mem::take(&mut (*tc).extra), Ordering::Relaxed);
         (*tc).remote.take_all(|l| free_list_locked(heap, l));
         free_list_locked(heap, core::mem::take(&mut (*tc).adopt));
         (*tc).adopt_count = 0;
@@ -904,7 +976,8 @@ unsafe fn free_list_locked(heap: &mut global::ProcessHeap, mut p: usize) {
     }
 }
 
-/// Blocks freed into the heap at once, in address order (at least the largest bin limit).
+/// Blocks freed into the heap at once, in address order (at least the largest bin limit, also
+/// after adaptation).
 const FLUSH_CHUNK: usize = 128;
 
 /// Takes up to `buf.len()` blocks off the list starting at `p` (links encoded with the
@@ -1568,6 +1641,9 @@ mod tests {
             assert_eq!(bin_of_block(bin_size(k)), k);
             let (batch, limit) = batch_and_limit(k);
             assert!(batch >= 1 && limit >= batch && limit as usize <= FLUSH_CHUNK);
+            // A refill's batch (a u8) doubles up to the limit, which adapts up to max_limit.
+            assert!(max_limit(k) >= limit && max_limit(k) as usize <= FLUSH_CHUNK);
+            assert!(max_limit(k) <= u8::MAX as u32 / 2 + 1);
         }
     }
 }
