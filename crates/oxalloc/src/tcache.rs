@@ -154,6 +154,10 @@ pub struct TCache {
     /// Bytes by which the bins' limits exceed their classes' bases (list and spare: twice the
     /// blocks), at most `EXTRA_BUDGET`.
     extra: usize,
+    /// Groups this cache gave back so far (wrapping), and the count when each bin last gave one
+    /// back: how often a bin swings, measured against the cache's other bins.
+    gave: u32,
+    gave_at: [u32; NBINS],
     stats: CacheStats,
     remote: Remote,
     /// Blocks of exited threads' caches that this thread freed, waiting to become its own (a
@@ -191,6 +195,8 @@ impl TCache {
             state: AtomicU8::new(state),
             grown_since_flush: 0,
             extra: 0,
+            gave: 0,
+            gave_at: [0; NBINS],
             stats: CacheStats {
                 refills: AtomicU64::new(0),
                 flushes: AtomicU64::new(0),
@@ -365,8 +371,12 @@ const fn max_limit(k: usize) -> u32 {
     m as u32
 }
 
+/// A bin's limit grows only if it swings between empty and full this often: fewer groups than
+/// this given back by its whole cache since its own last one.
+const SWING_WINDOW: u32 = 64;
+
 /// Bytes one cache's bins may hold beyond their classes' bases (see [`adapt_limit`]). All
-/// caches together may take an eighth of the heap's span (`EXTRA_TOTAL` counts what they took),
+/// caches together may take a sixteenth of the heap's span (`EXTRA_TOTAL` counts what they took),
 /// so the memory caches can hold stays in proportion to the heap.
 const EXTRA_BUDGET: usize = 16 << 20;
 static EXTRA_TOTAL: AtomicUsize = AtomicUsize::new(0);
@@ -677,6 +687,11 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
     let bs = bin_size(k);
     // SAFETY: tc is this thread's live cache; the heap is locked inside with_heap.
     unsafe {
+        // A bin refilled again without giving anything back in between is being drained (a
+        // program allocating in bulk): a refill from the deferred groups fills its spare as
+        // well, so such a phase costs half the trips under the lock. (Carving stays at one
+        // batch: memory carved for the cache is memory the program may never ask for.)
+        let draining = (*tc).bins[k].refilled;
         let want = ((*tc).batch[k] as u32).min((*tc).bins[k].limit) as usize;
         if ((*tc).batch[k] as u32) < (*tc).bins[k].limit {
             (*tc).batch[k] *= 2;
@@ -690,7 +705,12 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
         let got = global::with_heap(|h| {
             collect_orphans(h, false);
             if let Some(g) = take_deferred(h, k, owner) {
-                return Err(g);
+                let spare = if draining {
+                    take_deferred(h, k, owner)
+                } else {
+                    None
+                };
+                return Err((g, spare));
             }
             let mut got = 0;
             let mut r = with_growth_policy(h, |h| {
@@ -728,7 +748,14 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
             Ok(got)
         });
         match got {
-            Err(g) => adopt_group(tc, k, g),
+            Err((g, spare)) => {
+                adopt_group(tc, k, g);
+                if let Some(g) = spare {
+                    let bin = &mut (*tc).bins[k];
+                    bin.spare = g.head;
+                    bin.spare_count = g.count;
+                }
+            }
             Ok(0) => return false,
             Ok(_) => {}
         }
@@ -881,38 +908,62 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
         bin.count = 1;
         if old != 0 {
             (*tc).stats.flushes.fetch_add(1, Ordering::Relaxed);
+            // A bin that gives back again without a refill in between is being filled (a
+            // program freeing in bulk): the list that just filled goes back too, so such a
+            // phase costs half the trips under the lock.
+            let filling = !(*tc).bins[k].refilled;
             adapt_limit(tc, k);
             let owner = (*tc).owner;
-            global::with_heap(|heap| defer_locked(heap, k, old, old_count as usize, owner));
+            let bin = &mut (*tc).bins[k];
+            let (more, more_count) = if filling {
+                (
+                    core::mem::take(&mut bin.spare),
+                    core::mem::take(&mut bin.spare_count),
+                )
+            } else {
+                (0, 0)
+            };
+            global::with_heap(|heap| {
+                defer_locked(heap, k, old, old_count as usize, owner);
+                if more != 0 {
+                    defer_locked(heap, k, more, more_count as usize, owner);
+                }
+            });
         }
     }
 }
 
-/// Adapts bin `k`'s limit when it gives a group back: a bin that was also refilled since its
+/// Adapts bin `k`'s limit when it gives a group back. A bin that was also refilled since its
 /// last group went back swings between empty and full (a program that frees and allocates
-/// this size in turn), and each swing costs a trip under the heap's lock, so its limit
-/// doubles (up to `max_limit(k)`, within the cache's `EXTRA_BUDGET`); a bin that only gave
-/// back (a program freeing in bulk) halves its limit towards the base, so a cache does not
-/// keep more than it needs.
+/// this size in turn), and each swing costs a trip under the heap's lock: when it swings often
+/// (fewer than `SWING_WINDOW` groups given back by the whole cache since its last one), its
+/// limit doubles, up to `max_limit(k)` and within the cache's `EXTRA_BUDGET` and everyone's
+/// sixteenth of the heap. A bin that only gave back (a program freeing in bulk) halves its limit
+/// towards the base, so a cache does not keep more than it needs.
 ///
 /// # Safety
 /// `tc` is the calling thread's live cache.
 unsafe fn adapt_limit(tc: *mut TCache, k: usize) {
-    // SAFETY: the bins and `extra` are this thread's alone.
+    // SAFETY: the bins and the counters are this thread's alone.
     unsafe {
+        let since = (*tc).gave.wrapping_sub((*tc).gave_at[k]);
+        (*tc).gave = (*tc).gave.wrapping_add(1);
+        (*tc).gave_at[k] = (*tc).gave;
         let bin = &mut (*tc).bins[k];
         let bs = bin_size(k);
         let base = batch_and_limit(k).1;
         let limit = bin.limit;
-        let new = if core::mem::take(&mut bin.refilled) {
+        let new = if !core::mem::take(&mut bin.refilled) {
+            (limit / 2).max(base)
+        } else if since < SWING_WINDOW {
             let want = (limit * 2).min(max_limit(k));
             let room = EXTRA_BUDGET.saturating_sub((*tc).extra).min(
-                (SPAN.load(Ordering::Relaxed) / 8)
+                (SPAN.load(Ordering::Relaxed) / 16)
                     .saturating_sub(EXTRA_TOTAL.load(Ordering::Relaxed)),
             );
             want.min(limit + (room / (2 * bs)) as u32)
         } else {
-            (limit / 2).max(base)
+            limit
         };
         if new > limit {
             let more = (new - limit) as usize * 2 * bs;
