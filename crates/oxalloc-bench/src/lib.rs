@@ -174,6 +174,12 @@ pub const WORKLOADS: &[Workload] = &[
         true,
     ),
     wl(
+        "mixed",
+        "4 threads replace random blocks of 4 B - 32 KiB in 8,000 slots (glibc's thread bench)",
+        false,
+        true,
+    ),
+    wl(
         "realloc",
         "grow many Vec/String one element at a time, shrink_to_fit",
         true,

@@ -130,6 +130,53 @@ pub fn larson(quick: bool, threads: usize) -> u64 {
     results.iter().take(threads).fold(0, u64::wrapping_add)
 }
 
+/// A model of glibc's `bench-malloc-thread`: each of `threads` threads keeps 8,000 slots and
+/// replaces a random one per step with a block of 4 B - 32 KiB (a power law: most small, some
+/// large, so 58% are above 1 KiB), writing its first and last bytes. Every size class churns
+/// at random over a working set far larger than the caches (about 50 MB a thread).
+pub fn mixed(quick: bool, threads: usize) -> u64 {
+    const SLOTS: usize = 8000;
+    let steps = if quick { 200_000 } else { 2_000_000 };
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            thread::spawn(move || {
+                let mut rng = Rng::new(700 + t as u64);
+                let mut slots: Vec<Option<Vec<u8>>> = (0..SLOTS).map(|_| None).collect();
+                let mut sum = 0u64;
+                for i in 0..steps {
+                    let k = rng.below(SLOTS as u64) as usize;
+                    // u^4 for u uniform in [0, 1): 4 + 32764 u^4 bytes.
+                    let u = rng.below(1 << 24) as f64 / f64::from(1u32 << 24);
+                    let size = 4 + (32764.0 * u * u * u * u) as usize;
+                    let mut v = Vec::with_capacity(size);
+                    // SAFETY: the capacity is at least `size`; the bytes are written before
+                    // they are read (first and last only: the rest stays untouched, as in
+                    // glibc's benchmark).
+                    unsafe {
+                        let p: *mut u8 = v.as_mut_ptr();
+                        p.write(i as u8);
+                        p.add(size - 1).write(t as u8);
+                    }
+                    if let Some(old) = slots[k].replace(v) {
+                        // SAFETY: written when the block was allocated.
+                        let (a, b) = unsafe {
+                            let p = old.as_ptr();
+                            (p.read(), p.add(old.capacity() - 1).read())
+                        };
+                        sum = sum.wrapping_add(old.capacity() as u64 * (u64::from(a) + 1))
+                            ^ u64::from(b);
+                    }
+                }
+                sum
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("mixed thread"))
+        .fold(0, u64::wrapping_add)
+}
+
 /// One thread allocates small objects and sends them through a bounded channel; the other
 /// frees them.
 pub fn prodcons(quick: bool) -> u64 {
