@@ -8,7 +8,7 @@ use crate::options::Options;
 use crate::source::BrkSource;
 use crate::tcache;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use oxalloc_core::{heap::Config, Heap, Misuse, Stats};
 use oxalloc_os as os;
 
@@ -49,6 +49,25 @@ static LOCKED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::ne
 pub fn lock_counts() -> (u64, u64, u64) {
     let (c, s) = GLOBAL.lock.contention();
     (LOCKED.load(Ordering::Relaxed), c as u64, s as u64)
+}
+
+/// Processors the process may run on, read at initialisation.
+static CPUS: AtomicUsize = AtomicUsize::new(1);
+
+/// Polls of the heap's lock before a waiter sleeps while threads with a cache number at most
+/// four per processor (a holder is then rarely waiting for a processor: spinning through a
+/// refill under the lock is cheaper than a sleep and a wake-up), and beyond.
+const SPINS_FEW_THREADS: u32 = 1024;
+const SPINS_MANY_THREADS: u32 = 128;
+
+/// Sets the heap lock's spinning for `threads` live threads (called when one starts or ends).
+pub(crate) fn tune_lock(threads: usize) {
+    let few = threads <= 4 * CPUS.load(Ordering::Relaxed);
+    GLOBAL.lock.set_spins(if few {
+        SPINS_FEW_THREADS
+    } else {
+        SPINS_MANY_THREADS
+    });
 }
 
 /// Runs `f` with the heap locked.
@@ -110,6 +129,7 @@ fn init() {
     {
         return; // another thread (or a recursive call) is initialising; the heap is usable.
     }
+    CPUS.store(os::cpu_count(), Ordering::Relaxed);
     let o = Options::from_env();
     let mut cfg = Config::DEFAULT;
     cfg.trim_threshold = o.trim_threshold;

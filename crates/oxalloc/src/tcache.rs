@@ -1494,6 +1494,14 @@ pub fn collect_orphans(heap: &mut global::ProcessHeap, all: bool) {
     }
 }
 
+/// Caches of live threads (made, minus dead; a snapshot).
+fn alive_caches() -> usize {
+    LAST_ID
+        .load(Ordering::Relaxed)
+        .min(MAX_ID)
+        .saturating_sub(DEAD_COUNT.load(Ordering::Relaxed))
+}
+
 /// Makes (or adopts) the calling thread's cache and registers its exit handler.
 #[cold]
 fn create() -> *mut TCache {
@@ -1514,6 +1522,7 @@ fn create() -> *mut TCache {
                 .is_ok()
             {
                 DEAD_COUNT.fetch_sub(1, Ordering::Relaxed);
+                global::tune_lock(alive_caches());
                 tc = t;
                 break;
             }
@@ -1550,6 +1559,7 @@ fn create() -> *mut TCache {
         unsafe { mem.write(TCache::new(id, id, secret(), bins, FIRST_BATCH, ALIVE)) };
         TABLE[id].store(mem as usize, Ordering::Release);
         tc = mem;
+        global::tune_lock(alive_caches());
     }
     tls::set(tc as usize);
     let key = KEY.load(Ordering::Acquire);
@@ -1575,6 +1585,7 @@ unsafe extern "C" fn thread_exit(v: *mut core::ffi::c_void) {
         (*tc).state.store(DEAD, Ordering::Release);
     }
     DEAD_COUNT.fetch_add(1, Ordering::Relaxed);
+    global::tune_lock(alive_caches());
     // Remote frees that saw the cache alive may still land on its lists: collect them too.
     ORPHANS.store(true, Ordering::Release);
 }
