@@ -151,6 +151,14 @@ fn bulk_phases_move_two_groups_per_trip() {
 }
 
 #[test]
+fn blocks_waiting_on_a_live_threads_remote_list_serve_before_the_heap_grows() {
+    // 32 MB freed for a thread that stays alive without allocating, then 48 MB asked for by
+    // another: the heap grew by 49 MB when remote lists waited for their owner, 16 MB now.
+    let exe = build("stranded.c", &[]);
+    assert!(run_preloaded(&exe, &[]).contains("stranded ok"));
+}
+
+#[test]
 fn a_remote_backlog_longer_than_its_packed_length_keeps_counts_exact() {
     let err = run_with_stats("backlog.c");
     // 100,000 blocks freed for a thread that is not allocating: its remote list stops at 65,535

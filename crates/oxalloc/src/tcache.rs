@@ -1422,6 +1422,14 @@ pub fn with_growth_policy<T>(
             return Some(r);
         }
     }
+    // Then the blocks other threads freed for any cache and its owner has not taken yet (a
+    // thread that rarely allocates a size can have many waiting).
+    if collect_remote_locked(h) {
+        if let Some(r) = attempt(h) {
+            h.set_may_grow(true);
+            return Some(r);
+        }
+    }
     let mut tc = tls::get() as *mut TCache;
     if core::ptr::eq(tc, &DISABLED) {
         tc = core::ptr::null_mut();
@@ -1472,6 +1480,38 @@ pub fn flush_current_locked(heap: &mut global::ProcessHeap) {
         (*tc).grown_since_flush = 0;
     }
 }
+
+/// Merges the long remote lists (at least `STRANDED` bytes) of every cache but the calling
+/// thread's into the heap (heap locked): their blocks were freed by other threads and wait for
+/// the owner's next refill of their class, which may never come (`server`: peak RSS −13%, with
+/// 64 threads −15%). Short lists serve their owners' next refills (merging every list cost
+/// `server` with 64 threads 1.56× the time, 64 KiB and up 1.08×), and the caller's own lists its
+/// own (a producer whose consumer frees its blocks). A list is taken off with the same atomic swap as the
+/// owner's, so each block goes one way. Returns whether any were.
+fn collect_remote_locked(heap: &mut global::ProcessHeap) -> bool {
+    let mut any = false;
+    let me = tls::get() as *const TCache;
+    for t in caches() {
+        if core::ptr::eq(t, me) {
+            continue;
+        }
+        // SAFETY: table entries live for the whole process.
+        let lists = unsafe { &(*t).remote.class };
+        for (k, c) in lists.iter().enumerate().skip(1) {
+            let v = c.load(Ordering::Relaxed);
+            if v != 0 && (v >> 48) * bin_size(k) >= STRANDED {
+                let l = c.swap(0, Ordering::Acquire) & LIST_PTR;
+                any |= l != 0;
+                // SAFETY: remote blocks are unused blocks owned by the cache; heap locked.
+                unsafe { free_list_locked(heap, l) };
+            }
+        }
+    }
+    any
+}
+
+/// A remote list holding this many bytes is merged into the heap before the heap grows.
+const STRANDED: usize = 256 << 10;
 
 /// Set when a block may have been freed onto the remote list of an exited thread's cache.
 static ORPHANS: AtomicBool = AtomicBool::new(false);
