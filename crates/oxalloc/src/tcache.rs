@@ -1401,10 +1401,11 @@ unsafe fn cached_bytes(tc: *mut TCache) -> usize {
 }
 
 /// Runs `attempt` on the locked heap under the rule that cached blocks go back to the heap
-/// before it grows: first without growing; then, if the calling thread's cache holds at least
-/// as many bytes as the heap grew by for it since its last flush (so flushing costs no more
-/// than growing did), with the cache given back; then growing; and, if even that fails, with
-/// the cache given back in any case.
+/// before it grows: first without growing; then after merging deferred groups, then other
+/// threads' long remote lists (see [`collect_remote_locked`]); then, if the calling thread's
+/// cache holds at least as many bytes as the heap grew by for it since its last flush (so
+/// flushing costs no more than growing did), with the cache given back; then growing; and, if
+/// even that fails, with the cache given back in any case.
 pub fn with_growth_policy<T>(
     h: &mut global::ProcessHeap,
     mut attempt: impl FnMut(&mut global::ProcessHeap) -> Option<T>,
@@ -1422,8 +1423,8 @@ pub fn with_growth_policy<T>(
             return Some(r);
         }
     }
-    // Then the blocks other threads freed for any cache and its owner has not taken yet (a
-    // thread that rarely allocates a size can have many waiting).
+    // Then other threads' long remote lists (a thread that no longer allocates a size can have
+    // many of its blocks waiting there).
     if collect_remote_locked(h) {
         if let Some(r) = attempt(h) {
             h.set_may_grow(true);
@@ -1486,8 +1487,8 @@ pub fn flush_current_locked(heap: &mut global::ProcessHeap) {
 /// the owner's next refill of their class, which may never come (`server`: peak RSS −13%, with
 /// 64 threads −15%). Short lists serve their owners' next refills (merging every list cost
 /// `server` with 64 threads 1.56× the time, 64 KiB and up 1.08×), and the caller's own lists its
-/// own (a producer whose consumer frees its blocks). A list is taken off with the same atomic swap as the
-/// owner's, so each block goes one way. Returns whether any were.
+/// own (a producer whose consumer frees its blocks). A list is taken off with the same atomic
+/// swap as the owner's, so each block goes one way. Returns whether any were.
 fn collect_remote_locked(heap: &mut global::ProcessHeap) -> bool {
     let mut any = false;
     let me = tls::get() as *const TCache;
@@ -1655,6 +1656,7 @@ pub fn after_fork_child() {
         dead += 1;
     }
     DEAD_COUNT.store(dead, Ordering::Relaxed);
+    global::tune_lock(alive_caches());
 }
 
 /// Totals over all caches: `(caches, alive, cached blocks, cached bytes, refills, flushes,
