@@ -15,6 +15,7 @@
 #define OXALLOC_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,6 +41,15 @@ void *pvalloc(size_t size);
 size_t malloc_usable_size(void *ptr);
 int malloc_trim(size_t pad);
 void malloc_stats(void);
+
+/* C23 sized frees: free, after checking that the block can hold `size` bytes (and has the
+ * alignment `alignment`); a block that cannot is misuse (SIGABRT, one line on stderr). */
+void free_sized(void *ptr, size_t size);
+void free_aligned_sized(void *ptr, size_t alignment, size_t size);
+
+/* glibc's XML description of the heap on `stream` (a FILE *); options must be 0 (else -1 and
+ * errno = EINVAL). */
+int malloc_info(int options, FILE *stream);
 
 /* oxalloc extras. */
 /* Runs the heap checker: 0 when every invariant holds, else -1 (and one line on stderr). */

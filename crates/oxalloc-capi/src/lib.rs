@@ -38,6 +38,62 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     unsafe { g::realloc(p.cast(), size, MALLOC_ALIGN, "realloc") }.cast()
 }
 
+/// C23: `free` for a block of `size` requested bytes (checked: a block with fewer usable bytes
+/// aborts the process as misuse).
+#[no_mangle]
+pub unsafe extern "C" fn free_sized(p: *mut c_void, size: usize) {
+    // SAFETY: the C contract of free_sized.
+    unsafe { g::free_sized(p.cast(), size, 1, "free_sized") }
+}
+
+/// C23: `free` for a block of `aligned_alloc(align, size)` (both checked, as `free_sized`).
+#[no_mangle]
+pub unsafe extern "C" fn free_aligned_sized(p: *mut c_void, align: usize, size: usize) {
+    // SAFETY: the C contract of free_aligned_sized.
+    unsafe { g::free_sized(p.cast(), size, align, "free_aligned_sized") }
+}
+
+// glibc's own names for its allocator (`__libc_malloc`...), which some programs and
+// interposing libraries call directly: they must reach the same heap, or a block would be
+// allocated by one allocator and freed by the other.
+
+#[no_mangle]
+pub extern "C" fn __libc_malloc(size: usize) -> *mut c_void {
+    malloc(size)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __libc_free(p: *mut c_void) {
+    // SAFETY: the C contract of free.
+    unsafe { free(p) }
+}
+
+#[no_mangle]
+pub extern "C" fn __libc_calloc(nmemb: usize, size: usize) -> *mut c_void {
+    calloc(nmemb, size)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __libc_realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    // SAFETY: the C contract of realloc.
+    unsafe { realloc(p, size) }
+}
+
+#[no_mangle]
+pub extern "C" fn __libc_memalign(align: usize, size: usize) -> *mut c_void {
+    memalign(align, size)
+}
+
+#[no_mangle]
+pub extern "C" fn __libc_valloc(size: usize) -> *mut c_void {
+    valloc(size)
+}
+
+#[no_mangle]
+pub extern "C" fn __libc_pvalloc(size: usize) -> *mut c_void {
+    pvalloc(size)
+}
+
 #[no_mangle]
 pub extern "C" fn mymalloc(size: usize) -> *mut c_void {
     g::heap_alloc(size, MY_ALIGN).cast()
@@ -146,6 +202,13 @@ pub extern "C" fn oxalloc_check() -> c_int {
 #[no_mangle]
 pub extern "C" fn malloc_stats() {
     g::print_stats()
+}
+
+/// glibc's XML description of the heap (see `oxalloc::report::write_malloc_info`).
+#[no_mangle]
+pub unsafe extern "C" fn malloc_info(options: c_int, stream: *mut c_void) -> c_int {
+    // SAFETY: the C contract of malloc_info (a stream open for writing).
+    unsafe { g::malloc_info(options, stream) }
 }
 
 #[no_mangle]

@@ -50,6 +50,25 @@ fn conformance_of_every_function_preloaded() {
 }
 
 #[test]
+fn sized_frees_libc_names_and_malloc_info_preloaded() {
+    let exe = build("extras.c", &[]);
+    assert!(run_preloaded(&exe, &[]).contains("extras ok"));
+}
+
+#[test]
+fn sized_frees_libc_names_and_malloc_info_linked_statically() {
+    let exe = build("extras.c", &[&lib("liboxalloc.a")]);
+    let o = Command::new(&exe).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("extras ok"));
+}
+
+#[test]
 fn conformance_of_every_function_linked_statically() {
     let exe = build("conformance.c", &[&lib("liboxalloc.a")]);
     // No preload: the program's own copy of oxalloc serves it.

@@ -35,6 +35,8 @@ enum Kind {
     Overflow,
     /// `use of freed block 0x...`
     UseFreed,
+    /// `wrong size or alignment for block 0x...` (C23's sized frees)
+    WrongSize,
 }
 
 impl Kind {
@@ -47,6 +49,7 @@ impl Kind {
             Kind::NextCorrupted => "corrupted heap (next block's header overwritten) after",
             Kind::Overflow => "buffer overflow past the end of",
             Kind::UseFreed => "use of freed block",
+            Kind::WrongSize => "wrong size or alignment for block",
         }
     }
 }
@@ -296,6 +299,11 @@ misuse_cases! {
     // other entry points (a freed block named the way the allocator names it elsewhere)
     usable_size_freed: UseFreed in "malloc_usable_size";
     usable_size_invalid: Invalid in "malloc_usable_size";
+    // C23's sized frees: a size the block cannot hold, an alignment it does not have
+    free_sized_too_big: WrongSize in "free_sized";
+    free_sized_freed: DoubleFree in "free_sized";
+    free_aligned_sized_misaligned: WrongSize in "free_aligned_sized";
+    free_aligned_sized_bad_alignment: WrongSize in "free_aligned_sized";
 }
 
 #[test]

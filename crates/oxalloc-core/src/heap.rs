@@ -114,6 +114,9 @@ pub enum Misuse {
     Corrupted(usize),
     /// The canary after the block's data was overwritten (hardened mode): a buffer overflow.
     Overflow(usize),
+    /// A sized free (`free_sized`, `free_aligned_sized`) named a size the block cannot hold or
+    /// an alignment it does not have.
+    WrongSize(usize),
 }
 
 impl Misuse {
@@ -124,7 +127,8 @@ impl Misuse {
             | Misuse::InvalidPointer(a)
             | Misuse::BadHeader(a)
             | Misuse::Corrupted(a)
-            | Misuse::Overflow(a) => a,
+            | Misuse::Overflow(a)
+            | Misuse::WrongSize(a) => a,
         }
     }
 
@@ -136,6 +140,7 @@ impl Misuse {
             Misuse::BadHeader(_) => "invalid pointer or corrupted block header at",
             Misuse::Corrupted(_) => "corrupted heap (next block's header overwritten) after",
             Misuse::Overflow(_) => "buffer overflow past the end of",
+            Misuse::WrongSize(_) => "wrong size or alignment for block",
         }
     }
 }

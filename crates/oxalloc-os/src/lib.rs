@@ -53,6 +53,17 @@ pub fn dup_stderr() -> i32 {
     }
 }
 
+/// Writes all of `bytes` to the C stream `stream` (a `FILE *`) with `fwrite`; returns whether
+/// every byte was written. The stream may allocate its buffer on first use: call this without
+/// holding the heap's lock.
+///
+/// # Safety
+/// `stream` is a `FILE *` open for writing.
+pub unsafe fn write_stream(stream: *mut core::ffi::c_void, bytes: &[u8]) -> bool {
+    // SAFETY: the pointer and length describe a live slice; the caller passes a valid stream.
+    unsafe { libc::fwrite(bytes.as_ptr().cast(), 1, bytes.len(), stream.cast()) == bytes.len() }
+}
+
 /// Writes all of `bytes` to descriptor `fd` with write(2), ignoring failures.
 pub fn write_fd(fd: i32, bytes: &[u8]) {
     let mut rest = bytes;

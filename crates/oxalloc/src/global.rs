@@ -495,8 +495,13 @@ unsafe fn realloc_slow(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u
 
 /// The usable size of the block `p` (0 for null). Misuse ends the process.
 pub fn usable_size(p: *mut u8) -> usize {
+    usable_size_in(p, "malloc_usable_size")
+}
+
+/// [`usable_size`], with misuse reported as in `func`.
+fn usable_size_in(p: *mut u8, func: &str) -> usize {
     if tcache::is_listed(p as usize) {
-        misuse(Misuse::DoubleFree(p as usize), "malloc_usable_size");
+        misuse(Misuse::DoubleFree(p as usize), func);
     }
     if crate::secure::on() {
         return crate::secure::usable_size(p);
@@ -506,8 +511,29 @@ pub fn usable_size(p: *mut u8) -> usize {
     }
     match with_heap(|h| h.usable_size(p)) {
         Ok(n) => n,
-        Err(m) => misuse(m, "malloc_usable_size"),
+        Err(m) => misuse(m, func),
     }
+}
+
+/// C23's `free_sized(p, n)` (`align == 1`) and `free_aligned_sized(p, align, n)`: `free`, once
+/// the block is checked against what the caller says it is. A block that cannot be one of `n`
+/// bytes (it has fewer usable bytes), or that does not have the alignment `align` (or an
+/// alignment that is no power of two), is misuse: the process aborts, as for a double free.
+///
+/// # Safety
+/// As for [`free`].
+pub unsafe fn free_sized(p: *mut u8, n: usize, align: usize, func: &str) {
+    if p.is_null() {
+        return;
+    }
+    if !align.is_power_of_two()
+        || !(p as usize).is_multiple_of(align)
+        || usable_size_in(p, func) < n
+    {
+        misuse(Misuse::WrongSize(p as usize), func);
+    }
+    // SAFETY: forwarded; the block was just validated.
+    unsafe { free(p, func) }
 }
 
 /// The calling thread's `errno`.
@@ -562,4 +588,23 @@ pub fn report_check_failure(e: oxalloc_core::CheckError) {
 /// Writes the statistics summary to stderr (no allocation).
 pub fn print_stats() {
     crate::report::write_stats(2)
+}
+
+/// glibc's `malloc_info(options, stream)`: the heap described in glibc's XML format on the C
+/// stream. 0 on success; -1 with `errno = EINVAL` when `options` is not 0 (as glibc), -1 when
+/// the stream refused the output.
+///
+/// # Safety
+/// `stream` is a `FILE *` open for writing.
+pub unsafe fn malloc_info(options: i32, stream: *mut core::ffi::c_void) -> i32 {
+    if options != 0 {
+        os::set_errno(os::EINVAL);
+        return -1;
+    }
+    // SAFETY: forwarded.
+    if unsafe { crate::report::write_malloc_info(stream) } {
+        0
+    } else {
+        -1
+    }
 }

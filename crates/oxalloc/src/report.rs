@@ -6,19 +6,35 @@ use crate::tcache;
 use oxalloc_core::walk::Item;
 use oxalloc_os as os;
 
-/// A writer that buffers on the stack and writes to a descriptor.
+/// Where an [`Out`] writes.
+#[derive(Clone, Copy)]
+enum Sink {
+    /// A descriptor, with write(2).
+    Fd(i32),
+    /// A C stream (`FILE *`), with `fwrite`.
+    Stream(*mut core::ffi::c_void),
+}
+
+/// A writer that buffers on the stack and writes to a descriptor or a C stream.
 struct Out {
-    fd: i32,
+    sink: Sink,
     buf: [u8; 4096],
     len: usize,
+    /// Whether every write so far went through whole.
+    ok: bool,
 }
 
 impl Out {
     fn new(fd: i32) -> Self {
+        Out::to(Sink::Fd(fd))
+    }
+
+    fn to(sink: Sink) -> Self {
         Out {
-            fd,
+            sink,
             buf: [0; 4096],
             len: 0,
+            ok: true,
         }
     }
 
@@ -32,7 +48,11 @@ impl Out {
     }
 
     fn flush(&mut self) {
-        os::write_fd(self.fd, &self.buf[..self.len]);
+        match self.sink {
+            Sink::Fd(fd) => os::write_fd(fd, &self.buf[..self.len]),
+            // SAFETY: a stream is only made from the `FILE *` `malloc_info` was given.
+            Sink::Stream(f) => self.ok &= unsafe { os::write_stream(f, &self.buf[..self.len]) },
+        }
         self.len = 0;
     }
 }
@@ -292,4 +312,100 @@ pub fn write_map(fd: i32, h: &ProcessHeap) {
     m.str(" cached_bytes=").dec(t[3]).str("\n");
     out.put(&m);
     out.flush();
+}
+
+/// Writes glibc's `malloc_info` XML document about the process heap to the C stream `stream`,
+/// with glibc's element names so that tools reading glibc's output read this one: one `heap`
+/// (oxalloc has one), its free blocks by size range (`sizes`), the blocks held by thread caches
+/// and their deferred groups as `fast` (free, kept for speed, like glibc's fast bins), the heap's
+/// free blocks and top chunk as `rest`, huge blocks as `mmap`, and the heap's size now and at
+/// its peak. Returns whether the stream took every byte.
+///
+/// # Safety
+/// `stream` is a `FILE *` open for writing. The heap's lock is not held while writing to it
+/// (the stream may allocate).
+pub unsafe fn write_malloc_info(stream: *mut core::ffi::c_void) -> bool {
+    let s = global::stats();
+    let t = tcache::totals();
+    // Free blocks of the heap's lists by size bucket: (count, bytes); the top chunk apart.
+    let mut free = [(0u64, 0u64); 48];
+    let mut top = 0u64;
+    global::with_heap(|h: &mut ProcessHeap| {
+        h.walk(|it| match it {
+            Item::Block {
+                size, used: false, ..
+            } => {
+                let b = &mut free[bucket(size).min(47) as usize];
+                b.0 += 1;
+                b.1 += size as u64;
+            }
+            Item::Top { size, .. } => top += size as u64,
+            _ => {}
+        })
+    });
+    let (rest_count, rest_bytes) = free
+        .iter()
+        .fold((u64::from(top > 0), top), |a, b| (a.0 + b.0, a.1 + b.1));
+    let mut out = Out::to(Sink::Stream(stream));
+    let mut m = os::MsgBuf::new();
+    m.str("<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n");
+    out.put(&m);
+    for (k, &(count, bytes)) in free.iter().enumerate() {
+        if count == 0 {
+            continue;
+        }
+        let mut m = os::MsgBuf::new();
+        let from = if k <= 4 { 1 } else { (1u64 << (k - 1)) + 1 };
+        m.str("  <size from=\"")
+            .dec(from)
+            .str("\" to=\"")
+            .dec(1u64 << k)
+            .str("\" total=\"")
+            .dec(bytes)
+            .str("\" count=\"")
+            .dec(count)
+            .str("\"/>\n");
+        out.put(&m);
+    }
+    let totals = |m: &mut os::MsgBuf| {
+        total(m, "fast", t[2], t[3]);
+        total(m, "rest", rest_count, rest_bytes);
+    };
+    let systems = |m: &mut os::MsgBuf| {
+        let heap = s.heap_bytes as u64;
+        m.str("<system type=\"current\" size=\"")
+            .dec(heap)
+            .str("\"/>\n<system type=\"max\" size=\"")
+            .dec(s.peak_heap_bytes as u64)
+            .str("\"/>\n<aspace type=\"total\" size=\"")
+            .dec(heap)
+            .str("\"/>\n<aspace type=\"mprotect\" size=\"")
+            .dec(heap)
+            .str("\"/>\n");
+    };
+    let mut m = os::MsgBuf::new();
+    m.str("</sizes>\n");
+    totals(&mut m);
+    systems(&mut m);
+    m.str("</heap>\n");
+    out.put(&m);
+    let mut m = os::MsgBuf::new();
+    totals(&mut m);
+    total(&mut m, "mmap", s.huge_blocks as u64, s.mapped_bytes as u64);
+    systems(&mut m);
+    m.str("</malloc>\n");
+    out.put(&m);
+    out.flush();
+    out.ok
+}
+
+/// One `<total type=... count=... size=.../>` line of `malloc_info`.
+fn total(m: &mut os::MsgBuf, kind: &str, count: u64, size: u64) {
+    m.str("<total type=\"")
+        .str(kind)
+        .str("\" count=\"")
+        .dec(count)
+        .str("\" size=\"")
+        .dec(size)
+        .str("\"/>\n");
 }

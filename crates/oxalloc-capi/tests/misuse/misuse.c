@@ -483,6 +483,57 @@ static void usable_size_invalid(void) {
     printf("usable %zu\n", n);
 }
 
+/* C23's sized frees: looked up at run time (glibc 2.36 has none). */
+static void (*sized_free(void))(void *, size_t) {
+    void (*f)(void *, size_t) = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
+    if (!f) {
+        printf("UNSUPPORTED: no free_sized\n");
+        exit(3);
+    }
+    return f;
+}
+
+static void (*aligned_sized_free(void))(void *, size_t, size_t) {
+    void (*f)(void *, size_t, size_t) =
+        (void (*)(void *, size_t, size_t))dlsym(RTLD_DEFAULT, "free_aligned_sized");
+    if (!f) {
+        printf("UNSUPPORTED: no free_aligned_sized\n");
+        exit(3);
+    }
+    return f;
+}
+
+static void free_sized_too_big(void) {
+    void (*fs)(void *, size_t) = sized_free();
+    char *p = xmalloc(40);
+    addr(p);
+    fs(OPAQUE(p), 4000);
+}
+
+static void free_sized_freed(void) {
+    void (*fs)(void *, size_t) = sized_free();
+    char *p = xmalloc(40);
+    free(p);
+    addr(p);
+    fs(OPAQUE(p), 40);
+}
+
+static void free_aligned_sized_misaligned(void) {
+    void (*fas)(void *, size_t, size_t) = aligned_sized_free();
+    char *p = aligned_alloc(64, 64);
+    if (!p || (uintptr_t)p % 4096 == 0) setup_failed("a 64-byte aligned block that is not page aligned");
+    addr(p);
+    fas(OPAQUE(p), 4096, 64);
+}
+
+static void free_aligned_sized_bad_alignment(void) {
+    void (*fas)(void *, size_t, size_t) = aligned_sized_free();
+    char *p = aligned_alloc(64, 64);
+    if (!p) setup_failed("aligned_alloc");
+    addr(p);
+    fas(OPAQUE(p), 48, 64);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 struct kase {
@@ -531,6 +582,10 @@ static const struct kase cases[] = {
     CASE(overflow_large_free_first),
     CASE(usable_size_freed),
     CASE(usable_size_invalid),
+    CASE(free_sized_too_big),
+    CASE(free_sized_freed),
+    CASE(free_aligned_sized_misaligned),
+    CASE(free_aligned_sized_bad_alignment),
 };
 
 int main(int argc, char **argv) {
