@@ -54,6 +54,8 @@ int malloc_info(int options, FILE *stream);
 /* oxalloc extras. */
 /* Runs the heap checker: 0 when every invariant holds, else -1 (and one line on stderr). */
 int oxalloc_check(void);
+/* glibc's M_TRIM_THRESHOLD (-1), M_TOP_PAD (-2), M_MMAP_THRESHOLD (-3) and M_MMAP_MAX (-4) apply;
+ * other parameters are accepted and change nothing. 1 when applied, 0 when refused. */
 int mallopt(int param, int value);
 
 #ifdef __cplusplus

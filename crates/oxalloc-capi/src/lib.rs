@@ -211,10 +211,12 @@ pub unsafe extern "C" fn malloc_info(options: c_int, stream: *mut c_void) -> c_i
     unsafe { g::malloc_info(options, stream) }
 }
 
+/// glibc's tunables that apply to oxalloc (`M_TRIM_THRESHOLD`, `M_TOP_PAD`,
+/// `M_MMAP_THRESHOLD`, `M_MMAP_MAX`; see `oxalloc::global::mallopt`); the others (arenas, fast
+/// bins) are accepted and change nothing.
 #[no_mangle]
-pub extern "C" fn mallopt(_param: c_int, _value: c_int) -> c_int {
-    // No glibc tunable applies to oxalloc; report success so programs carry on unchanged.
-    1
+pub extern "C" fn mallopt(param: c_int, value: c_int) -> c_int {
+    g::mallopt(param, value)
 }
 
 /// glibc's `struct mallinfo2`.
@@ -252,12 +254,17 @@ pub struct Mallinfo {
 #[no_mangle]
 pub extern "C" fn mallinfo2() -> Mallinfo2 {
     let s = ox::stats();
+    // As glibc: `arena`, `uordblks` and `fordblks` describe the heap; blocks with a mapping of
+    // their own are `hblks` and `hblkhd` only.
+    let on_heap = s.in_use_bytes - s.huge_bytes;
     Mallinfo2 {
         arena: s.heap_bytes,
         ordblks: s.free_blocks,
+        hblks: s.huge_blocks,
+        hblkhd: s.mapped_bytes,
         usmblks: s.peak_heap_bytes,
-        uordblks: s.in_use_bytes,
-        fordblks: s.heap_bytes - s.in_use_bytes,
+        uordblks: on_heap,
+        fordblks: s.heap_bytes.saturating_sub(on_heap),
         keepcost: s.top_bytes,
         ..Mallinfo2::default()
     }
@@ -270,6 +277,8 @@ pub extern "C" fn mallinfo() -> Mallinfo {
     Mallinfo {
         arena: c(m.arena),
         ordblks: c(m.ordblks),
+        hblks: c(m.hblks),
+        hblkhd: c(m.hblkhd),
         usmblks: c(m.usmblks),
         uordblks: c(m.uordblks),
         fordblks: c(m.fordblks),

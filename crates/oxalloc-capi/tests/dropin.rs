@@ -50,6 +50,12 @@ fn conformance_of_every_function_preloaded() {
 }
 
 #[test]
+fn mallopt_thresholds_and_top_pad() {
+    let exe = build("mallopt.c", &[]);
+    assert!(run_preloaded(&exe, &[]).contains("mallopt ok"));
+}
+
+#[test]
 fn sized_frees_libc_names_and_malloc_info_preloaded() {
     let exe = build("extras.c", &[]);
     assert!(run_preloaded(&exe, &[]).contains("extras ok"));

@@ -40,6 +40,8 @@ pub struct Census {
     pub largest_free: usize,
     /// Blocks with a mapping of their own.
     pub huge_blocks: usize,
+    /// Their sizes.
+    pub huge_bytes: usize,
 }
 
 impl<S: Source> Heap<S> {
@@ -212,11 +214,12 @@ impl<S: Source> Heap<S> {
             c.in_use_blocks += 1;
             c.in_use_bytes += size_of_header(h);
             c.huge_blocks += 1;
+            c.huge_bytes += size_of_header(h);
             prev = m;
             m = next;
         }
         let st = self.stats();
-        if st.huge_blocks != c.huge_blocks {
+        if st.huge_blocks != c.huge_blocks || st.huge_bytes != c.huge_bytes {
             return fail("huge block count disagrees", c.huge_blocks);
         }
         if st.in_use_bytes != c.in_use_bytes || st.in_use_blocks != c.in_use_blocks {

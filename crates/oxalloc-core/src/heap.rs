@@ -75,6 +75,9 @@ pub struct Config {
     /// Lazy mode: how many whole purge intervals a large free block stays free before its
     /// pages go back (see [`Heap::purge_tick`]).
     pub purge_after: usize,
+    /// Whether the trim threshold rises when the heap grows again soon after a trim (off: the
+    /// threshold stays `trim_threshold`, as after glibc's `mallopt(M_TRIM_THRESHOLD)`).
+    pub dynamic_trim: bool,
 }
 
 impl Config {
@@ -90,6 +93,7 @@ impl Config {
         lazy_advise: false,
         guard_pages: false,
         purge_after: 1,
+        dynamic_trim: true,
     };
 }
 
@@ -780,7 +784,7 @@ impl<S: Source> Heap<S> {
     fn note_growth(&mut self) {
         if self.last_trim_bytes > 0 {
             let ops = self.stats.allocs + self.stats.frees;
-            if ops - self.last_trim_at < THRASH_OPS {
+            if ops - self.last_trim_at < THRASH_OPS && self.cfg.dynamic_trim {
                 let cap = self.cfg.trim_threshold.max(MAX_DYN_TRIM);
                 let want = (2 * self.last_trim_bytes).max(2 * self.dyn_trim);
                 self.dyn_trim = want.min(cap);
@@ -998,6 +1002,7 @@ impl<S: Source> Heap<S> {
         self.stats.map_calls += 1;
         self.stats.mapped_bytes += len + guard;
         self.stats.huge_blocks += 1;
+        self.stats.huge_bytes += size;
         self.stats.on_alloc(size);
         p as *mut u8
     }
@@ -1025,6 +1030,7 @@ impl<S: Source> Heap<S> {
             self.stats.on_free(size);
             self.stats.mapped_bytes -= len;
             self.stats.huge_blocks -= 1;
+            self.stats.huge_bytes -= size;
             self.unmapped[self.unmapped_next % 8] = p;
             self.unmapped_next += 1;
             if self.src.unmap(m, len) {

@@ -37,6 +37,9 @@ pub struct Stats {
     pub mapped_bytes: usize,
     /// Huge blocks (each with a mapping of its own) now.
     pub huge_blocks: usize,
+    /// The sizes of the huge blocks now (headers included, as in `in_use_bytes`, which counts
+    /// them too).
+    pub huge_bytes: usize,
     /// Times free pages inside the heap were given back (`madvise`).
     pub advise_calls: u64,
     /// Bytes of free pages given back inside the heap.
@@ -65,6 +68,7 @@ impl Stats {
         unmap_calls: 0,
         mapped_bytes: 0,
         huge_blocks: 0,
+        huge_bytes: 0,
         advise_calls: 0,
         advised_bytes: 0,
         free_blocks: 0,

@@ -448,3 +448,31 @@ fn sizes_from_1_byte_to_32_mib_come_back_after_freeing_all() {
         h.stats()
     );
 }
+
+/// A large block allocated and freed in a loop: with the dynamic threshold, the heap stops
+/// giving the top back after the first few rounds (growing again right after a trim raises the
+/// threshold); with `dynamic_trim` off (`mallopt(M_TRIM_THRESHOLD)`), every round trims.
+#[test]
+fn trim_threshold_rises_on_thrash_unless_fixed() {
+    let shrinks = |dynamic_trim: bool| {
+        let mut h = heap(64 << 20);
+        h.set_config(Config {
+            dynamic_trim,
+            ..Config::DEFAULT
+        });
+        let keep = alloc(&mut h, 100, 16);
+        for _ in 0..20 {
+            let p = alloc(&mut h, 1 << 20, 16);
+            assert_ne!(p, 0);
+            free(&mut h, p);
+        }
+        free(&mut h, keep);
+        h.stats().shrink_calls
+    };
+    let (dynamic, fixed) = (shrinks(true), shrinks(false));
+    assert!(
+        dynamic <= 3,
+        "dynamic threshold: {dynamic} trims in 20 rounds"
+    );
+    assert!(fixed >= 20, "fixed threshold: {fixed} trims in 20 rounds");
+}

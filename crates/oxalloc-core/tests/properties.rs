@@ -21,7 +21,7 @@ proptest! {
 
     #[test]
     fn random_sequences_on_tiny_capped_heaps(ops in prop::collection::vec(strategy::op(), 1..200), cap in 0usize..20_000) {
-        run(cap, Config { min_grow: 256, grow_shift: 8, trim_threshold: 1024, huge_threshold: 8192, advise_threshold: 8192, map_fallback: false, lazy_advise: true, guard_pages: false, purge_after: 1 }, false, &ops)?;
+        run(cap, Config { min_grow: 256, grow_shift: 8, trim_threshold: 1024, huge_threshold: 8192, advise_threshold: 8192, map_fallback: false, lazy_advise: true, guard_pages: false, purge_after: 1, dynamic_trim: true }, false, &ops)?;
     }
 
     #[test]

@@ -134,6 +134,7 @@ fn init() {
     let mut cfg = Config::DEFAULT;
     cfg.trim_threshold = o.trim_threshold;
     cfg.huge_threshold = o.huge_threshold;
+    MMAP_THRESHOLD.store(o.huge_threshold, Ordering::Relaxed);
     // An interposed sbrk manages the heap on purpose (and may cap it): respect its refusals.
     cfg.map_fallback = !os::sbrk_interposed();
     cfg.lazy_advise = true;
@@ -589,6 +590,54 @@ pub fn report_check_failure(e: oxalloc_core::CheckError) {
 pub fn print_stats() {
     crate::report::write_stats(2)
 }
+
+/// glibc's `mallopt` parameters that oxalloc honours (`<malloc.h>`'s values).
+pub const M_TRIM_THRESHOLD: i32 = -1;
+/// See [`M_TRIM_THRESHOLD`].
+pub const M_TOP_PAD: i32 = -2;
+/// See [`M_TRIM_THRESHOLD`].
+pub const M_MMAP_THRESHOLD: i32 = -3;
+/// See [`M_TRIM_THRESHOLD`].
+pub const M_MMAP_MAX: i32 = -4;
+
+/// glibc's `mallopt(param, value)`: 1 when the parameter was applied (or does not apply to
+/// oxalloc: arenas, fast bins, check actions), 0 when the value is refused.
+/// - `M_TRIM_THRESHOLD`: the top is given back above `value` bytes, and the threshold no longer
+///   rises by itself.
+/// - `M_TOP_PAD`: the heap grows by at least `value` bytes at a time (at least 4 KiB).
+/// - `M_MMAP_THRESHOLD`: blocks the heap serves from `value` bytes up (at least 4 KiB) get a
+///   mapping of their own (sizes the thread caches serve are not affected).
+/// - `M_MMAP_MAX`: 0 puts every block on the heap (no mapping of its own); any other value
+///   restores the threshold in force before.
+pub fn mallopt(param: i32, value: i32) -> i32 {
+    ensure_init();
+    with_heap(|h| {
+        let mut cfg = h.config();
+        match param {
+            M_TRIM_THRESHOLD if value >= 0 => {
+                cfg.trim_threshold = value as usize;
+                cfg.dynamic_trim = false;
+            }
+            M_TOP_PAD if value >= 0 => cfg.min_grow = ((value as usize).max(4096) + 7) & !7,
+            M_MMAP_THRESHOLD if value >= 4096 => {
+                cfg.huge_threshold = value as usize;
+                MMAP_THRESHOLD.store(value as usize, Ordering::Relaxed);
+            }
+            M_MMAP_MAX if value == 0 => cfg.huge_threshold = usize::MAX,
+            M_MMAP_MAX if value > 0 => {
+                cfg.huge_threshold = MMAP_THRESHOLD.load(Ordering::Relaxed);
+            }
+            M_TRIM_THRESHOLD | M_TOP_PAD | M_MMAP_THRESHOLD | M_MMAP_MAX => return 0,
+            _ => return 1,
+        }
+        h.set_config(cfg);
+        1
+    })
+}
+
+/// The threshold for own mappings that `M_MMAP_MAX` restores: the option's, or the last
+/// `M_MMAP_THRESHOLD`.
+static MMAP_THRESHOLD: AtomicUsize = AtomicUsize::new(0);
 
 /// glibc's `malloc_info(options, stream)`: the heap described in glibc's XML format on the C
 /// stream. 0 on success; -1 with `errno = EINVAL` when `options` is not 0 (as glibc), -1 when
