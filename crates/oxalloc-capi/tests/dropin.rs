@@ -49,6 +49,61 @@ fn conformance_of_every_function_preloaded() {
     assert!(run_preloaded(&exe, &[]).contains("conformance ok"));
 }
 
+/// A set-user-ID program linked with oxalloc gets its environment from a less privileged user:
+/// it ignores the `OXALLOC_*` options (here, a statistics file in a directory everyone may
+/// write). The same program without the set-user-ID bit writes the file, so the test can fail.
+/// Making a program set-user-ID `nobody` needs root, as CI runs; elsewhere the test says so and
+/// passes.
+#[test]
+fn set_user_id_programs_ignore_the_options() {
+    let id = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&id.stdout).trim() != "0" {
+        eprintln!(
+            "set_user_id_programs_ignore_the_options: not root, cannot make a set-user-ID program"
+        );
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let exe = build("setuid.c", &[&lib("liboxalloc.a")]);
+    let dir = exe.parent().unwrap().join("setuid-out");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run = |name: &str| {
+        let file = dir.join(name);
+        let o = Command::new(&exe)
+            .env("OXALLOC_STATS", "1")
+            .env("OXALLOC_STATS_FILE", &file)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            file.exists(),
+        )
+    };
+    let (out, written) = run("plain");
+    assert!(
+        written,
+        "the plain program did not write its statistics: {out}"
+    );
+    let chown = Command::new("chown")
+        .arg("65534")
+        .arg(&exe)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let (out, written) = run("setuid");
+    assert!(
+        out.contains("euid 65534"),
+        "the program did not run set-user-ID: {out}"
+    );
+    assert!(
+        !written,
+        "the set-user-ID program wrote the file its environment named"
+    );
+}
+
 #[test]
 fn mallopt_thresholds_and_top_pad() {
     let exe = build("mallopt.c", &[]);

@@ -184,6 +184,13 @@ pub fn getenv(name: &core::ffi::CStr) -> Option<&'static [u8]> {
     Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
 }
 
+/// Whether the process runs in secure-execution mode (`AT_SECURE`: set-user-ID or
+/// set-group-ID, or raised capabilities): its environment comes from a less privileged user.
+pub fn secure_execution() -> bool {
+    // SAFETY: getauxval reads the auxiliary vector the kernel passed; no preconditions.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
 /// Registers a function to run at process exit (`atexit`). Returns whether it was registered.
 pub fn at_exit(f: extern "C" fn()) -> bool {
     // SAFETY: atexit stores the function pointer; `f` is a plain `extern "C" fn()`.

@@ -99,6 +99,13 @@ impl Options {
     /// Reads every option from the environment (no allocation).
     pub fn from_env() -> Options {
         let mut o = Options::DEFAULT;
+        // A set-user-ID (or set-group-ID, or capability-raising) program gets its environment
+        // from the user who started it: the options would let that user make it write files
+        // it chooses (the statistics, the heap map). Such a program runs with the defaults,
+        // as glibc ignores its `MALLOC_` tunables.
+        if os::secure_execution() {
+            return o;
+        }
         for spec in OPTIONS {
             // The table's names are NUL-free ASCII; build the C string on the stack.
             let mut name = [0u8; 40];
