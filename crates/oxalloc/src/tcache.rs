@@ -992,21 +992,28 @@ unsafe fn drain_remote(tc: *mut TCache) {
 unsafe fn flush_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
     // SAFETY: tc's bins belong to the calling thread (or to a dead thread); the heap is locked.
     unsafe {
+        // Every list at once, so that they are walked in step (see `free_lists_locked`).
+        let mut lists = [0usize; 2 * NBINS + NBINS + 2];
+        let mut n = 0;
         for k in 1..NBINS {
             let bin = &mut (*tc).bins[k];
-            free_list_locked(heap, bin.head);
-            free_list_locked(heap, bin.spare);
-            bin.head = 0;
+            lists[n] = core::mem::take(&mut bin.head);
+            lists[n + 1] = core::mem::take(&mut bin.spare);
+            n += 2;
             bin.count = 0;
-            bin.spare = 0;
             bin.spare_count = 0;
             bin.limit = batch_and_limit(k).1;
             bin.refilled = false;
         }
         EXTRA_TOTAL.fetch_sub(core::mem::take(&mut (*tc).extra), Ordering::Relaxed);
-        (*tc).remote.take_all(|l| free_list_locked(heap, l));
-        free_list_locked(heap, core::mem::take(&mut (*tc).adopt));
+        (*tc).remote.take_all(|l| {
+            lists[n] = l;
+            n += 1;
+        });
+        lists[n] = core::mem::take(&mut (*tc).adopt);
+        n += 1;
         (*tc).adopt_count = 0;
+        free_lists_locked(heap, &lists[..n]);
     }
 }
 
@@ -1015,38 +1022,63 @@ unsafe fn flush_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
 ///
 /// # Safety
 /// The list's blocks are owned by a cache and used by nobody; the heap is locked.
-unsafe fn free_list_locked(heap: &mut global::ProcessHeap, mut p: usize) {
-    let mut buf = [0usize; FLUSH_CHUNK];
-    while p != 0 {
-        // SAFETY: the list's blocks are owned by a cache and unused (caller).
-        unsafe {
-            let (n, more) = gather_sorted(p, &mut buf);
-            heap.free_owned_sorted(&buf[..n]);
-            p = more;
-        }
-    }
+unsafe fn free_list_locked(heap: &mut global::ProcessHeap, p: usize) {
+    // SAFETY: forwarded.
+    unsafe { free_lists_locked(heap, &[p]) }
 }
 
 /// Blocks freed into the heap at once, in address order (at least the largest bin limit, also
 /// after adaptation).
 const FLUSH_CHUNK: usize = 128;
 
-/// Takes up to `buf.len()` blocks off the list starting at `p` (links encoded with the
-/// secret) into `buf`, sorted by address; returns how many and the rest of the list.
+/// Lists walked in step by [`free_lists_locked`].
+const LANES: usize = 8;
+
+/// Frees every block of the lists `lists` (0 for an empty one; links encoded with the secret)
+/// into the locked heap, `FLUSH_CHUNK` blocks at a time sorted by address (runs of neighbours
+/// join before they merge, see `Heap::free_owned_sorted`). A list is a chain of dependent
+/// loads, each a cache miss when its blocks went cold: up to `LANES` lists are walked in step,
+/// one block of each per round, so that their misses overlap.
 ///
 /// # Safety
-/// The list's blocks are owned by a cache and used by nobody.
-unsafe fn gather_sorted(mut p: usize, buf: &mut [usize]) -> (usize, usize) {
+/// The lists' blocks are owned by caches and used by nobody; the heap is locked.
+unsafe fn free_lists_locked(heap: &mut global::ProcessHeap, lists: &[usize]) {
     let s = secret();
-    let mut n = 0;
-    while p != 0 && n < buf.len() {
-        buf[n] = p;
-        n += 1;
-        // SAFETY: p is a listed block (caller); its first word is the encoded link.
-        p = unsafe { read(p) } ^ s;
+    let mut rest = lists.iter().copied().filter(|&l| l != 0);
+    let mut lanes = [0usize; LANES];
+    let mut live = 0;
+    for l in lanes.iter_mut() {
+        if let Some(h) = rest.next() {
+            *l = h;
+            live += 1;
+        }
     }
-    buf[..n].sort_unstable();
-    (n, p)
+    let mut buf = [0usize; FLUSH_CHUNK];
+    while live > 0 {
+        let mut n = 0;
+        while live > 0 && n + LANES <= FLUSH_CHUNK {
+            for l in lanes.iter_mut() {
+                if *l == 0 {
+                    continue;
+                }
+                buf[n] = *l;
+                n += 1;
+                // SAFETY: a listed block (caller); its first word is the encoded link, read
+                // before the block is freed below.
+                *l = unsafe { read(*l) } ^ s;
+                if *l == 0 {
+                    match rest.next() {
+                        Some(h) => *l = h,
+                        None => live -= 1,
+                    }
+                }
+            }
+        }
+        buf[..n].sort_unstable();
+        // SAFETY: the blocks were taken off their lists above; they are unused cache-owned
+        // blocks of this heap, strictly increasing (no block is on two lists).
+        unsafe { heap.free_owned_sorted(&buf[..n]) };
+    }
 }
 
 /// A list of blocks of one class that a cache gave back (links encoded as in a bin).
@@ -1334,6 +1366,9 @@ fn merge_some_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
     }
     let budget = (deferred(heap).bytes / 8).max(64 << 10);
     let mut merged = 0;
+    // Groups merged together, their lists walked in step.
+    let mut heads = [0usize; LANES];
+    let mut n = 0;
     let mut k = deferred(heap).cursor;
     for _ in 0..NBINS {
         k = if k + 1 >= NBINS { 1 } else { k + 1 };
@@ -1347,14 +1382,21 @@ fn merge_some_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
                 break;
             };
             merged += g.count as usize * bin_size(k);
-            // SAFETY: a deferred group is a list of unused cache-owned blocks.
-            unsafe { free_list_locked(heap, g.head) };
+            heads[n] = g.head;
+            n += 1;
+            if n == LANES || merged >= budget {
+                // SAFETY: deferred groups are lists of unused cache-owned blocks.
+                unsafe { free_lists_locked(heap, &heads[..n]) };
+                n = 0;
+            }
             if merged >= budget {
                 deferred(heap).cursor = k - 1;
                 return true;
             }
         }
     }
+    // SAFETY: as above.
+    unsafe { free_lists_locked(heap, &heads[..n]) };
     deferred(heap).cursor = k;
     true
 }
