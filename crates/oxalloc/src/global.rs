@@ -607,8 +607,8 @@ pub const M_MMAP_MAX: i32 = -4;
 /// - `M_TOP_PAD`: the heap grows by at least `value` bytes at a time (at least 4 KiB).
 /// - `M_MMAP_THRESHOLD`: blocks the heap serves from `value` bytes up (at least 4 KiB) get a
 ///   mapping of their own (sizes the thread caches serve are not affected).
-/// - `M_MMAP_MAX`: 0 puts every block on the heap (no mapping of its own); any other value
-///   restores the threshold in force before.
+/// - `M_MMAP_MAX`: 0 puts every block on the heap (no mapping of its own, whatever
+///   `M_MMAP_THRESHOLD` says meanwhile); any other value restores the last threshold.
 pub fn mallopt(param: i32, value: i32) -> i32 {
     ensure_init();
     with_heap(|h| {
@@ -620,7 +620,10 @@ pub fn mallopt(param: i32, value: i32) -> i32 {
             }
             M_TOP_PAD if value >= 0 => cfg.min_grow = ((value as usize).max(4096) + 7) & !7,
             M_MMAP_THRESHOLD if value >= 4096 => {
-                cfg.huge_threshold = value as usize;
+                // After `M_MMAP_MAX` 0 the threshold waits until mappings are allowed again.
+                if cfg.huge_threshold != usize::MAX {
+                    cfg.huge_threshold = value as usize;
+                }
                 MMAP_THRESHOLD.store(value as usize, Ordering::Relaxed);
             }
             M_MMAP_MAX if value == 0 => cfg.huge_threshold = usize::MAX,

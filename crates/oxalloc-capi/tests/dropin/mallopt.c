@@ -33,16 +33,19 @@ static void test_mmap_threshold(void) {
     CHECK(mallopt(M_MMAP_THRESHOLD, 100) == 0, "M_MMAP_THRESHOLD 100 accepted");
     /* M_MMAP_MAX 0: no block gets a mapping of its own, whatever its size. */
     CHECK(mallopt(M_MMAP_MAX, 0) == 1, "M_MMAP_MAX 0 refused");
+    CHECK(mallopt(M_MMAP_THRESHOLD, 512 * 1024) == 1, "M_MMAP_THRESHOLD 512 KiB refused");
     char *big = malloc(80 * MiB);
     CHECK(big, "80 MiB");
     m = mi();
     CHECK(m.hblks == h0 && m.arena >= 80 * MiB && m.uordblks >= 80 * MiB, "80 MiB not on the heap with M_MMAP_MAX 0");
     free(big);
-    /* Any other M_MMAP_MAX restores the threshold (256 KiB). */
+    /* Any other M_MMAP_MAX restores the last threshold (512 KiB, set meanwhile). */
     CHECK(mallopt(M_MMAP_MAX, 65536) == 1, "M_MMAP_MAX 65536 refused");
     p = malloc(MiB);
-    CHECK(mi().hblks == h0 + 1, "M_MMAP_MAX did not restore the threshold");
+    q = malloc(300 * 1024);
+    CHECK(mi().hblks == h0 + 1, "M_MMAP_MAX did not restore the threshold of 512 KiB");
     free(p);
+    free(q);
     CHECK(mallopt(M_MMAP_THRESHOLD, 64 * MiB) == 1, "M_MMAP_THRESHOLD 64 MiB refused");
 }
 
