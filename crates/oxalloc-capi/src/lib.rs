@@ -256,7 +256,9 @@ pub extern "C" fn mallinfo2() -> Mallinfo2 {
     let s = ox::stats();
     // As glibc: `arena`, `uordblks` and `fordblks` describe the heap; blocks with a mapping of
     // their own are `hblks` and `hblkhd` only.
-    let on_heap = s.in_use_bytes - s.huge_bytes;
+    // (Saturating: the thread caches' own records are taken off `in_use_bytes`, and with a
+    // low `M_MMAP_THRESHOLD` one can be a mapped block, counted in `huge_bytes` too.)
+    let on_heap = s.in_use_bytes.saturating_sub(s.huge_bytes);
     Mallinfo2 {
         arena: s.heap_bytes,
         ordblks: s.free_blocks,

@@ -64,8 +64,12 @@ fn set_user_id_programs_ignore_the_options() {
         return;
     }
     use std::os::unix::fs::PermissionsExt;
-    let exe = build("setuid.c", &[&lib("liboxalloc.a")]);
-    let dir = exe.parent().unwrap().join("setuid-out");
+    let built = build("setuid.c", &[&lib("liboxalloc.a")]);
+    // Next to the libraries rather than in the temporary directory, which may be mounted
+    // `nosuid`.
+    let exe = common::profile_dir().join(format!("setuid-test-{}", std::process::id()));
+    std::fs::copy(&built, &exe).unwrap();
+    let dir = built.parent().unwrap().join("setuid-out");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let run = |name: &str| {
@@ -94,10 +98,12 @@ fn set_user_id_programs_ignore_the_options() {
     assert!(chown.success());
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o4755)).unwrap();
     let (out, written) = run("setuid");
-    assert!(
-        out.contains("euid 65534"),
-        "the program did not run set-user-ID: {out}"
-    );
+    std::fs::remove_file(&exe).unwrap();
+    if !out.contains("euid 65534") {
+        // A `nosuid` mount or `no_new_privs` ignores the bit: nothing to judge here.
+        eprintln!("set_user_id_programs_ignore_the_options: the bit was ignored here: {out}");
+        return;
+    }
     assert!(
         !written,
         "the set-user-ID program wrote the file its environment named"

@@ -219,8 +219,11 @@ impl<S: Source> Heap<S> {
             m = next;
         }
         let st = self.stats();
-        if st.huge_blocks != c.huge_blocks || st.huge_bytes != c.huge_bytes {
+        if st.huge_blocks != c.huge_blocks {
             return fail("huge block count disagrees", c.huge_blocks);
+        }
+        if st.huge_bytes != c.huge_bytes {
+            return fail("huge block bytes disagree", c.huge_bytes);
         }
         if st.in_use_bytes != c.in_use_bytes || st.in_use_blocks != c.in_use_blocks {
             return fail("statistics disagree with the heap", st.in_use_bytes);

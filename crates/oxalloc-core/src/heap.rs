@@ -37,7 +37,7 @@ pub const HUGE_PREFIX: usize = 32;
 /// Requests above this fail at once (they could never fit and would overflow the arithmetic).
 pub const MAX_REQUEST: usize = 1 << 38;
 /// The dynamic trim threshold never rises above this (glibc's maximum too: twice its largest
-/// mmap threshold; no heap block is larger than the default huge threshold).
+/// mmap threshold; with the default huge threshold, no heap block is larger).
 pub const MAX_DYN_TRIM: usize = 64 << 20;
 /// Growing within this many operations after a trim counts as thrashing.
 const THRASH_OPS: u64 = 1024;
@@ -58,8 +58,9 @@ pub struct Config {
     pub grow_shift: u32,
     /// The top chunk is given back to the source when it exceeds this many bytes.
     pub trim_threshold: usize,
-    /// Blocks of at least this many bytes get a mapping of their own (must stay above 32 MiB
-    /// for the process heap, so ordinary heaps live on the break).
+    /// Blocks of at least this many bytes get a mapping of their own (the process heap's default
+    /// is 64 MiB, so ordinary heaps live on the break; `mallopt` may set it from 4 KiB up, or
+    /// to `usize::MAX`: no mapping of its own for any block).
     pub huge_threshold: usize,
     /// Free blocks of at least this many bytes give their inner pages back to the source.
     pub advise_threshold: usize,
@@ -265,10 +266,15 @@ impl<S: Source> Heap<S> {
         self.cfg
     }
 
-    /// Changes the configuration.
+    /// Changes the configuration. A trim threshold that rose by itself stays risen unless the
+    /// threshold or its dynamic rise changes.
     pub fn set_config(&mut self, cfg: Config) {
+        if cfg.trim_threshold != self.cfg.trim_threshold
+            || cfg.dynamic_trim != self.cfg.dynamic_trim
+        {
+            self.dyn_trim = cfg.trim_threshold;
+        }
         self.cfg = cfg;
-        self.dyn_trim = cfg.trim_threshold;
     }
 
     /// Bytes of memory the heap holds from its source.

@@ -527,10 +527,9 @@ pub unsafe fn free_sized(p: *mut u8, n: usize, align: usize, func: &str) {
     if p.is_null() {
         return;
     }
-    if !align.is_power_of_two()
-        || !(p as usize).is_multiple_of(align)
-        || usable_size_in(p, func) < n
-    {
+    // The block is validated first: a freed or foreign pointer is reported as such.
+    let usable = usable_size_in(p, func);
+    if !align.is_power_of_two() || !(p as usize).is_multiple_of(align) || usable < n {
         misuse(Misuse::WrongSize(p as usize), func);
     }
     // SAFETY: forwarded; the block was just validated.
@@ -643,8 +642,8 @@ pub fn mallopt(param: i32, value: i32) -> i32 {
 static MMAP_THRESHOLD: AtomicUsize = AtomicUsize::new(0);
 
 /// glibc's `malloc_info(options, stream)`: the heap described in glibc's XML format on the C
-/// stream. 0 on success; -1 with `errno = EINVAL` when `options` is not 0 (as glibc), -1 when
-/// the stream refused the output.
+/// stream. 0 on success; -1 with `errno = EINVAL` when `options` is not 0 (as its man page
+/// says; glibc itself returns `EINVAL`), -1 when the stream refused the output.
 ///
 /// # Safety
 /// `stream` is a `FILE *` open for writing.

@@ -1056,7 +1056,8 @@ unsafe fn free_lists_locked(heap: &mut global::ProcessHeap, lists: &[usize]) {
     let mut buf = [0usize; FLUSH_CHUNK];
     while live > 0 {
         let mut n = 0;
-        while live > 0 && n + LANES <= FLUSH_CHUNK {
+        // A round adds at most `live` blocks (an emptied lane takes the next list at once).
+        while live > 0 && n + live <= FLUSH_CHUNK {
             for l in lanes.iter_mut() {
                 if *l == 0 {
                     continue;
