@@ -128,13 +128,14 @@ fn status_text(s: ExitStatus) -> String {
     }
 }
 
-/// Runs one case, under oxalloc when `preload`, else under the system malloc; a child that
-/// does not end within 30 s is killed.
 /// Cases run in the hardened mode (`OXALLOC_SECURE=1`): an overflow out of a small block that
 /// a thread cache takes back without looking at its neighbour is caught there by the canary when
-/// the block itself is freed (in the default mode, when the overwritten neighbour is freed).
-const HARDENED_CASES: &[&str] = &["overflow_canary_hardened"];
+/// the block itself is freed (in the default mode, when the overwritten neighbour is freed); a
+/// sized free of a pointer never handed out, which the hardened checks must name as `free_sized`.
+const HARDENED_CASES: &[&str] = &["overflow_canary_hardened", "free_sized_invalid_hardened"];
 
+/// Runs one case, under oxalloc when `preload`, else under the system malloc; a child that
+/// does not end within 30 s is killed.
 fn run_case(case: &str, preload: bool) -> Run {
     let mut cmd = Command::new(program());
     cmd.arg(case)
@@ -304,6 +305,7 @@ misuse_cases! {
     free_sized_freed: DoubleFree in "free_sized";
     free_aligned_sized_misaligned: WrongSize in "free_aligned_sized";
     free_aligned_sized_bad_alignment: WrongSize in "free_aligned_sized";
+    free_sized_invalid_hardened: Invalid in "free_sized";
 }
 
 #[test]

@@ -505,7 +505,7 @@ fn usable_size_in(p: *mut u8, func: &str) -> usize {
         misuse(Misuse::DoubleFree(p as usize), func);
     }
     if crate::secure::on() {
-        return crate::secure::usable_size(p);
+        return crate::secure::usable_size(p, func);
     }
     if let Some(n) = tcache::owned_usable_size(p as usize) {
         return n;

@@ -129,10 +129,10 @@ pub fn realloc(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8 {
     q
 }
 
-/// The usable size for the user (the canary excluded).
-pub fn usable_size(p: *mut u8) -> usize {
+/// The usable size for the user (the canary excluded); misuse is reported as in `func`.
+pub fn usable_size(p: *mut u8, func: &str) -> usize {
     if p.is_null() {
         return 0;
     }
-    heap_usable(p, "malloc_usable_size") - 8
+    heap_usable(p, func) - 8
 }

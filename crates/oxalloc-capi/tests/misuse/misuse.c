@@ -518,6 +518,17 @@ static void free_sized_freed(void) {
     fs(OPAQUE(p), 40);
 }
 
+/* In the hardened mode (run with OXALLOC_SECURE=1), whose own checks must name the function:
+ * a pointer never handed out. */
+static void free_sized_invalid_hardened(void) {
+    void (*fs)(void *, size_t) = sized_free();
+    free(xmalloc(16)); /* the allocator has started (and read OXALLOC_SECURE) */
+    char buf[64] __attribute__((aligned(16)));
+    memset(buf, 0, sizeof buf);
+    addr(buf + 16);
+    fs(OPAQUE(buf + 16), 8);
+}
+
 static void free_aligned_sized_misaligned(void) {
     void (*fas)(void *, size_t, size_t) = aligned_sized_free();
     char *p = aligned_alloc(64, 64);
@@ -586,6 +597,7 @@ static const struct kase cases[] = {
     CASE(free_sized_freed),
     CASE(free_aligned_sized_misaligned),
     CASE(free_aligned_sized_bad_alignment),
+    CASE(free_sized_invalid_hardened),
 };
 
 int main(int argc, char **argv) {
