@@ -1541,15 +1541,18 @@ fn collect_remote_locked(heap: &mut global::ProcessHeap) -> bool {
         }
         // SAFETY: table entries live for the whole process.
         let lists = unsafe { &(*t).remote.class };
+        let mut long = [0usize; NBINS];
+        let mut n = 0;
         for (k, c) in lists.iter().enumerate().skip(1) {
             let v = c.load(Ordering::Relaxed);
             if v != 0 && (v >> 48) * bin_size(k) >= STRANDED {
-                let l = c.swap(0, Ordering::Acquire) & LIST_PTR;
-                any |= l != 0;
-                // SAFETY: remote blocks are unused blocks owned by the cache; heap locked.
-                unsafe { free_list_locked(heap, l) };
+                long[n] = c.swap(0, Ordering::Acquire) & LIST_PTR;
+                any |= long[n] != 0;
+                n += 1;
             }
         }
+        // SAFETY: remote blocks are unused blocks owned by the cache; heap locked.
+        unsafe { free_lists_locked(heap, &long[..n]) };
     }
     any
 }
@@ -1572,7 +1575,13 @@ pub fn collect_orphans(heap: &mut global::ProcessHeap, all: bool) {
         // remote lists are owned by nobody but the heap now (locked).
         unsafe {
             if (*t).state.load(Ordering::Acquire) == DEAD {
-                (*t).remote.take_all(|l| free_list_locked(heap, l));
+                let mut lists = [0usize; NBINS + 1];
+                let mut n = 0;
+                (*t).remote.take_all(|l| {
+                    lists[n] = l;
+                    n += 1;
+                });
+                free_lists_locked(heap, &lists[..n]);
             }
         }
     }
