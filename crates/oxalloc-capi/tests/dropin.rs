@@ -117,6 +117,12 @@ fn mallopt_thresholds_and_top_pad() {
 }
 
 #[test]
+fn a_refill_that_grows_the_heap_faults_its_pages_in_after_the_lock() {
+    let exe = build("populate.c", &[]);
+    assert!(run_preloaded(&exe, &[]).contains("populate ok"));
+}
+
+#[test]
 fn sized_frees_libc_names_and_malloc_info_preloaded() {
     let exe = build("extras.c", &[]);
     assert!(run_preloaded(&exe, &[]).contains("extras ok"));

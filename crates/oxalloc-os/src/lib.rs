@@ -143,6 +143,29 @@ pub fn advise_free(addr: usize, len: usize) -> bool {
     unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) == 0 }
 }
 
+/// Whether `populate_write` may still work (cleared when the kernel refuses it: before 5.14).
+static POPULATE_OK: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
+
+/// Faults in the pages of `[addr, addr + len)` writable without changing their contents
+/// (`MADV_POPULATE_WRITE`, Linux 5.14): the page faults a first write would take, taken now.
+/// Returns whether it was done; `errno` is left as it was either way.
+pub fn populate_write(addr: usize, len: usize) -> bool {
+    use core::sync::atomic::Ordering;
+    if len == 0 || !POPULATE_OK.load(Ordering::Relaxed) {
+        return false;
+    }
+    let saved = errno();
+    // SAFETY: MADV_POPULATE_WRITE preserves the contents of memory the caller owns; an
+    // unmapped range only makes it fail.
+    let ok =
+        unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE) == 0 };
+    if !ok && errno() == libc::EINVAL {
+        POPULATE_OK.store(false, Ordering::Relaxed);
+    }
+    set_errno(saved);
+    ok
+}
+
 /// The calling thread's `errno`.
 pub fn errno() -> i32 {
     // SAFETY: __errno_location returns the thread's errno slot, valid for the thread's life.
