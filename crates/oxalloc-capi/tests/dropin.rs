@@ -206,6 +206,15 @@ fn a_cache_takes_back_its_own_groups_before_another_threads() {
 }
 
 #[test]
+fn an_exited_threads_cached_blocks_go_whole_to_the_thread_that_adopts_its_cache() {
+    let err = run_with_stats("retire.c");
+    // Eight sizes, one group each taken back by thread B (without merging and re-carving).
+    let reused = stat(&err, "groups reused");
+    assert!(reused >= 8, "only {reused} groups taken back:\n{err}");
+    assert_eq!(stat(&err, "groups moved"), 0, "{err}");
+}
+
+#[test]
 fn blocks_of_an_exited_thread_are_adopted_in_batches() {
     let err = run_with_stats("inherit.c");
     // 20,000 frees of a dead thread's blocks, 40,000 more operations: a few thousand lock

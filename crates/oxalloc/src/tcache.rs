@@ -1040,6 +1040,53 @@ unsafe fn flush_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
     }
 }
 
+/// Gives back the blocks of an exiting thread's cache (heap locked): each bin's list and spare,
+/// and each per-bin remote list, as a deferred group of the cache's own — O(1) each, no block
+/// touched — the rest merged into the heap. A thread that adopts the cache next takes the
+/// groups back as its own (no owner fields rewritten), as a new thread of a program that
+/// churns threads soon does; otherwise they go back to the heap as every deferred group does
+/// (before it grows, when idle, on `malloc_trim`). Merging them all at exit cost `larson`
+/// (200 thread exits) a tenth of its time, and the next thread carved its bins afresh.
+///
+/// # Safety
+/// `tc` is the calling (exiting) thread's cache; the heap is locked.
+unsafe fn retire_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
+    // SAFETY: tc's bins and lists belong to the calling thread; the heap is locked.
+    unsafe {
+        let owner = (*tc).owner;
+        for k in 1..NBINS {
+            let bin = &mut (*tc).bins[k];
+            let (head, count) = (
+                core::mem::take(&mut bin.head),
+                core::mem::take(&mut bin.count),
+            );
+            let (spare, spare_count) = (
+                core::mem::take(&mut bin.spare),
+                core::mem::take(&mut bin.spare_count),
+            );
+            bin.limit = batch_and_limit(k).1;
+            bin.refilled = false;
+            let v = (*tc).remote.class[k].swap(0, Ordering::Acquire);
+            for (l, n) in [
+                (head, count as usize),
+                (spare, spare_count as usize),
+                (v & LIST_PTR, v >> 48),
+            ] {
+                if l != 0 {
+                    defer_locked(heap, k, l, n, owner);
+                }
+            }
+        }
+        EXTRA_TOTAL.fetch_sub(core::mem::take(&mut (*tc).extra), Ordering::Relaxed);
+        let lists = [
+            (*tc).remote.head.swap(0, Ordering::Acquire),
+            core::mem::take(&mut (*tc).adopt),
+        ];
+        (*tc).adopt_count = 0;
+        free_lists_locked(heap, &lists);
+    }
+}
+
 /// Frees every block of the list starting at `p` (links encoded with the secret) into the
 /// locked heap.
 ///
@@ -1687,8 +1734,8 @@ fn create() -> *mut TCache {
     tc
 }
 
-/// pthread key destructor: the thread is exiting; its cache goes back to the heap and becomes
-/// adoptable by a later thread.
+/// pthread key destructor: the thread is exiting; its cache's blocks become deferred groups
+/// (see [`retire_locked`]) and the cache becomes adoptable by a later thread.
 unsafe extern "C" fn thread_exit(v: *mut core::ffi::c_void) {
     let tc = v as *mut TCache;
     tls::set(&DISABLED as *const TCache as usize);
@@ -1697,7 +1744,7 @@ unsafe extern "C" fn thread_exit(v: *mut core::ffi::c_void) {
     }
     // SAFETY: tc was this thread's cache; no other thread uses its bins.
     unsafe {
-        global::with_heap(|h| flush_all_locked(tc, h));
+        global::with_heap(|h| retire_locked(tc, h));
         (*tc).state.store(DEAD, Ordering::Release);
     }
     DEAD_COUNT.fetch_add(1, Ordering::Relaxed);
