@@ -616,6 +616,68 @@ fn python() {
     });
 }
 
+/// Threads in waves: each builds objects, hands half of them through a queue to a thread of the
+/// next wave (which frees them) and exits, so caches of exited threads are adopted and blocks
+/// are freed by threads that did not allocate them.
+const PYTHON_THREADS_SCRIPT: &str = r#"
+import hashlib, queue, threading
+
+def digest(data):
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+def work(wave, t, inbox, outbox, results):
+    state = wave * 1000 + t + 1
+    got = 0
+    while True:
+        item = inbox.get()
+        if item is None:
+            break
+        got += sum(len(s) for s in item["strings"]) + len(item["map"])
+    made = []
+    for i in range(2000):
+        state = (state * 6364136223846793005 + 1442695040888963407) % 2**64
+        made.append({"strings": ["s%x" % (state >> k) for k in range(0, 40, 8)],
+                     "map": {j: str(j) * (state % 7) for j in range(state % 9)}})
+    for item in made[::2]:
+        outbox.put(item)
+    kept = digest(repr(made[1::2]))
+    del made
+    results[(wave, t)] = (got, kept)
+
+results = {}
+inboxes = [queue.Queue() for _ in range(6)]
+for box in inboxes:
+    box.put(None)
+for wave in range(4):
+    outboxes = [queue.Queue() for _ in range(6)]
+    threads = [threading.Thread(target=work, args=(wave, t, inboxes[t], outboxes[t], results))
+               for t in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for box in outboxes:
+        box.put(None)
+    inboxes = outboxes
+for key in sorted(results):
+    print(key, results[key])
+"#;
+
+/// CPython with `PYTHONMALLOC=malloc` running threads in waves ([`PYTHON_THREADS_SCRIPT`]).
+#[test]
+fn python_threads() {
+    let python = require("/usr/bin/python3", "python3");
+    compare("python_threads", |run| {
+        write(&run.path("threads.py"), PYTHON_THREADS_SCRIPT);
+        let mut cmd = run.command(&python);
+        cmd.arg("threads.py")
+            .env("PYTHONMALLOC", "malloc")
+            .env("PYTHONHASHSEED", "0")
+            .env("PYTHONDONTWRITEBYTECODE", "1");
+        run.exec(cmd);
+    });
+}
+
 /// `git`: 300 commits over ~50 files, then the history, a repack, an fsck and the object list.
 #[test]
 fn git() {
