@@ -10,7 +10,7 @@
 //! least `bin_min(i)`; bit `i` of the bitmap is set iff list `i` is non-empty; lists are
 //! doubly linked with a null `prev` at the head; new blocks are pushed at the head (LIFO).
 
-use crate::tag::{next_link, prev_link, set_next_link, set_prev_link};
+use crate::tag::{kind_of, next_link, prev_link_of, set_next_link, set_prev_link_of};
 
 /// The largest block size with a list of its own.
 pub const MAX_EXACT: usize = 1024;
@@ -95,11 +95,14 @@ impl Bins {
         let i = bin_of(size);
         let old = self.heads[i];
         // SAFETY: b and old are free blocks (caller; list invariant).
+        // Every block of a list has the same free layout (sizes in a list share it), so the old
+        // head's link is written without reading its header first.
+        let kind = kind_of(size);
         unsafe {
-            set_prev_link(b, 0);
+            set_prev_link_of(b, kind, 0);
             set_next_link(b, old);
             if old != 0 {
-                set_prev_link(old, b);
+                set_prev_link_of(old, kind, b);
             }
         }
         self.heads[i] = b;
@@ -115,11 +118,12 @@ impl Bins {
     pub unsafe fn unlink(&mut self, b: usize, size: usize) {
         self.count -= 1;
         // SAFETY: b is in a list (caller), so its neighbours are free blocks.
+        let kind = kind_of(size);
         unsafe {
-            let prev = prev_link(b);
+            let prev = prev_link_of(b, kind);
             let next = next_link(b);
             if next != 0 {
-                set_prev_link(next, prev);
+                set_prev_link_of(next, kind, prev);
             }
             if prev != 0 {
                 set_next_link(prev, next);

@@ -202,18 +202,50 @@ pub unsafe fn prev_link(b: usize) -> usize {
     }
 }
 
-/// Sets the `prev` link of a free block.
+/// The free-header kind of every free block of `size` bytes (the layout depends on the size
+/// alone, so blocks of one free list share it).
+#[inline(always)]
+pub const fn kind_of(size: usize) -> usize {
+    match size {
+        16 => KIND_TINY,
+        24 => KIND_SMALL,
+        _ => KIND_NORMAL,
+    }
+}
+
+/// The `prev` link of a free block whose kind is `kind` (see [`kind_of`]): no header read for
+/// a normal block.
 ///
 /// # Safety
-/// `b` must be a free block; `v` must be 8-aligned.
+/// `b` must be a free block of that kind.
 #[inline(always)]
-pub unsafe fn set_prev_link(b: usize, v: usize) {
-    // SAFETY: b is a free block; its layout decides where the link is.
+pub unsafe fn prev_link_of(b: usize, kind: usize) -> usize {
+    debug_assert_eq!(unsafe { read(b) } & FLAGS, kind);
+    // SAFETY: b is a free block of this kind; the kind decides where the link is.
     unsafe {
-        let h = read(b);
-        match h & FLAGS {
-            k @ (KIND_TINY | KIND_SMALL) => write(b, v | k),
-            _ => write(b + 2 * WORD, v),
+        if kind == KIND_NORMAL {
+            read(b + 2 * WORD)
+        } else {
+            read(b) & !FLAGS
+        }
+    }
+}
+
+/// Sets the `prev` link of a free block whose kind is `kind` (see [`kind_of`]) without reading
+/// it: a list's neighbours are written when a block joins or leaves the list, and in a large
+/// heap they are cold (a store does not wait for the line; a load would).
+///
+/// # Safety
+/// `b` must be a free block of that kind; `v` must be 8-aligned.
+#[inline(always)]
+pub unsafe fn set_prev_link_of(b: usize, kind: usize, v: usize) {
+    debug_assert_eq!(unsafe { read(b) } & FLAGS, kind);
+    // SAFETY: b is a free block of this kind: a small layout's header is its link and kind.
+    unsafe {
+        if kind == KIND_NORMAL {
+            write(b + 2 * WORD, v)
+        } else {
+            write(b, v | kind)
         }
     }
 }
