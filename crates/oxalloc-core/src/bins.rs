@@ -94,10 +94,10 @@ impl Bins {
     pub unsafe fn push(&mut self, b: usize, size: usize) {
         let i = bin_of(size);
         let old = self.heads[i];
-        // SAFETY: b and old are free blocks (caller; list invariant).
         // Every block of a list has the same free layout (sizes in a list share it), so the old
         // head's link is written without reading its header first.
         let kind = kind_of(size);
+        // SAFETY: b and old are free blocks of that layout (caller; list invariant).
         unsafe {
             set_prev_link_of(b, kind, 0);
             set_next_link(b, old);
@@ -117,8 +117,8 @@ impl Bins {
     #[inline]
     pub unsafe fn unlink(&mut self, b: usize, size: usize) {
         self.count -= 1;
-        // SAFETY: b is in a list (caller), so its neighbours are free blocks.
         let kind = kind_of(size);
+        // SAFETY: b is in a list (caller), so its neighbours are free blocks of its layout.
         unsafe {
             let prev = prev_link_of(b, kind);
             let next = next_link(b);
