@@ -220,6 +220,7 @@ pub const fn kind_of(size: usize) -> usize {
 /// `b` must be a free block of that kind.
 #[inline(always)]
 pub unsafe fn prev_link_of(b: usize, kind: usize) -> usize {
+    // SAFETY: b is a free block (caller): its header is readable.
     debug_assert_eq!(unsafe { read(b) } & FLAGS, kind);
     // SAFETY: b is a free block of this kind; the kind decides where the link is.
     unsafe {
@@ -239,6 +240,7 @@ pub unsafe fn prev_link_of(b: usize, kind: usize) -> usize {
 /// `b` must be a free block of that kind; `v` must be 8-aligned.
 #[inline(always)]
 pub unsafe fn set_prev_link_of(b: usize, kind: usize, v: usize) {
+    // SAFETY: b is a free block (caller): its header is readable.
     debug_assert_eq!(unsafe { read(b) } & FLAGS, kind);
     // SAFETY: b is a free block of this kind: a small layout's header is its link and kind.
     unsafe {
