@@ -119,7 +119,12 @@ fn mallopt_thresholds_and_top_pad() {
 #[test]
 fn a_refill_that_grows_the_heap_faults_its_pages_in_after_the_lock() {
     let exe = build("populate.c", &[]);
-    assert!(run_preloaded(&exe, &[]).contains("populate ok"));
+    let out = run_preloaded(&exe, &[]);
+    if out.contains("populate skipped") {
+        eprintln!("skipped: this kernel has no MADV_POPULATE_WRITE (Linux 5.14)");
+        return;
+    }
+    assert!(out.contains("populate ok"));
 }
 
 #[test]

@@ -143,24 +143,47 @@ pub fn advise_free(addr: usize, len: usize) -> bool {
     unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) == 0 }
 }
 
-/// Whether `populate_write` may still work (cleared when the kernel refuses it: before 5.14).
+/// Whether `populate_write` may still work: cleared when the kernel says it does not know
+/// `MADV_POPULATE_WRITE` (before 5.14: `EINVAL` for a page-aligned range) or may not use it.
 static POPULATE_OK: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
 
-/// Faults in the pages of `[addr, addr + len)` writable without changing their contents
-/// (`MADV_POPULATE_WRITE`, Linux 5.14): the page faults a first write would take, taken now.
-/// Returns whether it was done; `errno` is left as it was either way.
+/// The page size, read once (0 until then).
+static PAGE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Faults in the whole pages inside `[addr, addr + len)` writable without changing their
+/// contents (`MADV_POPULATE_WRITE`, Linux 5.14): the page faults a first write would take,
+/// taken now. The range is shrunk to page boundaries here (any page size). Returns whether
+/// it was done; `errno` is left as it was either way.
+///
+/// The caller owns the range or owned it a moment ago: if memory given back in between was
+/// mapped again by someone else, their pages are faulted in, with their contents unchanged.
 pub fn populate_write(addr: usize, len: usize) -> bool {
     use core::sync::atomic::Ordering;
-    if len == 0 || !POPULATE_OK.load(Ordering::Relaxed) {
+    if !POPULATE_OK.load(Ordering::Relaxed) {
+        return false;
+    }
+    let mut page = PAGE.load(Ordering::Relaxed);
+    if page == 0 {
+        page = page_size();
+        PAGE.store(page, Ordering::Relaxed);
+    }
+    let a = addr.saturating_add(page - 1) & !(page - 1);
+    let b = addr.saturating_add(len) & !(page - 1);
+    if a >= b {
         return false;
     }
     let saved = errno();
-    // SAFETY: MADV_POPULATE_WRITE preserves the contents of memory the caller owns; an
-    // unmapped range only makes it fail.
+    // SAFETY: MADV_POPULATE_WRITE preserves the contents of the memory it faults in; an
+    // unmapped range only makes it fail (ENOMEM).
     let ok =
-        unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE) == 0 };
-    if !ok && errno() == libc::EINVAL {
-        POPULATE_OK.store(false, Ordering::Relaxed);
+        unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_POPULATE_WRITE) == 0 };
+    if !ok {
+        let e = errno();
+        // The range is page-aligned and the heap is ordinary memory: EINVAL means the advice
+        // is unknown. ENOMEM (range no longer mapped) and EFAULT/EINTR are passing.
+        if e == libc::EINVAL || e == libc::EPERM || e == libc::ENOSYS {
+            POPULATE_OK.store(false, Ordering::Relaxed);
+        }
     }
     set_errno(saved);
     ok

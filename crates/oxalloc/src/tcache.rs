@@ -747,11 +747,7 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
             }
             if k <= CLASSES && h.heap_bytes() > before {
                 let (top, end, _) = h.top_info();
-                let a = (top + 4095) & !4095;
-                let b = end.min(a + POPULATE_MAX) & !4095;
-                if a < b {
-                    populate = (a, b - a);
-                }
+                populate = (top, end.min(top + POPULATE_MAX).saturating_sub(top));
             }
             let (lo, hi) = h.bounds();
             if lo < hi {
@@ -768,7 +764,8 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
         // Only after refills of small bins, whose blocks put a header on every page the next
         // carves take; at most `POPULATE_MAX`, which a large block carved next could still take
         // untouched. Memory grown for a large or medium block is never faulted in here.
-        // Populating keeps contents, so a trim that raced with this only makes it fail.
+        // Populating keeps contents, so a trim that raced with this only makes it fail (or
+        // faults in pages mapped there since, unchanged). `populate_write` keeps whole pages.
         os::populate_write(populate.0, populate.1);
         match got {
             Err((g, spare)) => {
