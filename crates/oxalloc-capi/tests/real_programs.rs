@@ -413,12 +413,7 @@ fn preload_takes_effect() {
         so.display()
     );
     let stderr = String::from_utf8_lossy(&stderr);
-    let allocs = stderr
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("allocations"))
-        .and_then(|n| n.split_whitespace().next())
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("OXALLOC_STATS=1 printed no statistics; stderr:\n{stderr}"));
+    let allocs = stat(&stderr, "allocations");
     assert!(
         allocs > 0,
         "perl allocated nothing through oxalloc:\n{stderr}"
@@ -676,6 +671,43 @@ fn python_threads() {
             .env("PYTHONDONTWRITEBYTECODE", "1");
         run.exec(cmd);
     });
+
+    // Once more under the preload with statistics: the exited threads' caches were adopted by
+    // the next waves (24 threads and the main thread in fewer caches), and frees from other
+    // threads arrived as such.
+    let so = library();
+    let scratch = Scratch::new("python_threads_stats");
+    let run = Run::new(Some(&so), scratch.path.join("run"));
+    write(&run.path("threads.py"), PYTHON_THREADS_SCRIPT);
+    let mut cmd = run.command(&python);
+    cmd.arg("threads.py")
+        .env("PYTHONMALLOC", "malloc")
+        .env("PYTHONHASHSEED", "0")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("OXALLOC_STATS", "1");
+    let (status, _, stderr) = run_with_timeout(&mut cmd, "python3 threads.py (stats)");
+    assert!(
+        status.success(),
+        "python3 failed under the preload: {status}"
+    );
+    let stderr = String::from_utf8_lossy(&stderr);
+    let made = stat(&stderr, "thread caches");
+    let remote = stat(&stderr, "remote frees");
+    assert!(
+        (2..25).contains(&made),
+        "{made} thread caches made for 24 threads in waves of 6 and the main thread:\n{stderr}"
+    );
+    assert!(remote > 0, "no frees from other threads arrived:\n{stderr}");
+}
+
+/// The number after `name` in the statistics `OXALLOC_STATS=1` printed (the last report).
+fn stat(stderr: &str, name: &str) -> u64 {
+    stderr
+        .lines()
+        .rev()
+        .filter_map(|l| l.trim().strip_prefix(name))
+        .find_map(|n| n.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no `{name}` in the statistics; stderr:\n{stderr}"))
 }
 
 /// `git`: 300 commits over ~50 files, then the history, a repack, an fsck and the object list.
