@@ -36,8 +36,11 @@ pub const SEG_MAPPED: usize = 1;
 pub const HUGE_PREFIX: usize = 32;
 /// Requests above this fail at once (they could never fit and would overflow the arithmetic).
 pub const MAX_REQUEST: usize = 1 << 38;
-/// The dynamic trim threshold never rises above this (glibc's maximum too: twice its largest
-/// mmap threshold; with the default huge threshold, no heap block is larger).
+/// Without lazy purging, the dynamic trim threshold never rises above this (glibc's maximum
+/// too: twice its largest mmap threshold; with the default huge threshold, no heap block is
+/// larger). With it, the threshold has no bound of its own: a top chunk kept above the
+/// configured threshold goes back at a purge tick once no allocation has used it for
+/// `purge_after` intervals (see [`Heap::purge_tick`]).
 pub const MAX_DYN_TRIM: usize = 64 << 20;
 /// Growing within this many operations after a trim counts as thrashing.
 const THRASH_OPS: u64 = 1024;
@@ -200,12 +203,16 @@ pub struct Heap<S: Source> {
     seg_brk: bool,
     /// The first block with a mapping of its own (a doubly linked list through the mappings).
     huge: usize,
-    /// The trim threshold in force: `cfg.trim_threshold`, raised by large blocks freed into
-    /// the top chunk (up to [`MAX_DYN_TRIM`]).
+    /// The trim threshold in force: `cfg.trim_threshold`, raised when the heap grows again
+    /// soon after giving its top back (see [`MAX_DYN_TRIM`]).
     dyn_trim: usize,
-    /// `allocs + frees` when the top was last given back, and how many bytes it gave.
+    /// `allocs + frees` and `alloc_bytes` when the top was last given back, and how many bytes
+    /// it gave.
     last_trim_at: u64,
+    last_trim_alloc: u64,
     last_trim_bytes: usize,
+    /// The purge tick (`epoch`) in which a block was last carved from the top chunk.
+    top_used: usize,
     /// Whether allocation may ask the source for more memory (see [`Heap::set_may_grow`]).
     may_grow: bool,
     /// Lowest and highest addresses of any segment ever adopted (a quick range check).
@@ -237,7 +244,9 @@ impl<S: Source> Heap<S> {
             huge: 0,
             dyn_trim: cfg.trim_threshold,
             last_trim_at: 0,
+            last_trim_alloc: 0,
             last_trim_bytes: 0,
+            top_used: 0,
             may_grow: true,
             lo: usize::MAX,
             hi: 0,
@@ -572,6 +581,7 @@ impl<S: Source> Heap<S> {
             }
             let b = self.top;
             self.top += s;
+            self.top_used = self.epoch;
             write(b, self.tag(b, s) | INUSE);
             set_prev_state(b, prev_state);
             self.stats.on_alloc(s);
@@ -776,23 +786,40 @@ impl<S: Source> Heap<S> {
         // Keep one growth batch above the top so that batching itself never causes a trim.
         let pad = self.batch();
         if self.top_end - self.top > self.dyn_trim.saturating_add(pad) {
-            let given = self.trim(pad);
-            if given > 0 {
-                self.last_trim_at = self.stats.allocs + self.stats.frees;
-                self.last_trim_bytes = given;
-            }
+            self.trim_noted(pad);
         }
     }
 
+    /// [`Heap::trim`], remembered for [`Heap::note_growth`].
+    fn trim_noted(&mut self, pad: usize) -> usize {
+        let given = self.trim(pad);
+        if given > 0 {
+            self.last_trim_at = self.stats.allocs + self.stats.frees;
+            self.last_trim_alloc = self.stats.alloc_bytes;
+            self.last_trim_bytes = given;
+        }
+        given
+    }
+
     /// Called after each growth: growing again soon after giving memory back means the program
-    /// allocates and frees a large amount in a loop. Then the trim threshold rises (up to
-    /// [`MAX_DYN_TRIM`]) so the break stops moving every time, as glibc's dynamic threshold does.
+    /// allocates and frees a large amount in a loop. Then the trim threshold rises so the break
+    /// stops moving every time, as glibc's dynamic threshold does. Soon: within [`THRASH_OPS`]
+    /// operations, or before the program allocated as many bytes as were given back (a program
+    /// that frees everything and builds it again grows the heap long before it has allocated
+    /// it all, 1024 operations being a few hundred KiB of small blocks).
     fn note_growth(&mut self) {
         if self.last_trim_bytes > 0 {
             let ops = self.stats.allocs + self.stats.frees;
-            if ops - self.last_trim_at < THRASH_OPS && self.cfg.dynamic_trim {
-                let cap = self.cfg.trim_threshold.max(MAX_DYN_TRIM);
-                let want = (2 * self.last_trim_bytes).max(2 * self.dyn_trim);
+            let allocated = self.stats.alloc_bytes - self.last_trim_alloc;
+            let soon =
+                ops - self.last_trim_at < THRASH_OPS || allocated < self.last_trim_bytes as u64;
+            if soon && self.cfg.dynamic_trim {
+                let cap = if self.cfg.lazy_advise {
+                    usize::MAX / 4
+                } else {
+                    self.cfg.trim_threshold.max(MAX_DYN_TRIM)
+                };
+                let want = self.last_trim_bytes.max(self.dyn_trim).saturating_mul(2);
                 self.dyn_trim = want.min(cap);
             }
             self.last_trim_bytes = 0;
@@ -1153,6 +1180,13 @@ impl<S: Source> Heap<S> {
         self.epoch += 1;
         self.dirty = 0;
         let mut total = 0;
+        // A top chunk kept by a risen trim threshold that no allocation carved from for
+        // `purge_after` whole intervals goes back, and the threshold returns to its base: the
+        // cycle it was kept for did not come back.
+        if self.kept_top() > 0 && self.epoch - self.top_used > self.cfg.purge_after {
+            total += self.trim_noted(self.batch());
+            self.dyn_trim = self.cfg.trim_threshold;
+        }
         let mut i = self
             .bins
             .first_nonempty_from(bin_of(self.cfg.advise_threshold));
@@ -1197,9 +1231,20 @@ impl<S: Source> Heap<S> {
         }
     }
 
-    /// Bytes freed into large free ranges whose pages were not given back yet (lazy mode).
+    /// Bytes a purge tick may give back (lazy mode): freed into large free ranges whose pages
+    /// were not given back yet, and of a top chunk kept above the configured trim threshold
+    /// because the threshold rose.
     pub fn dirty_bytes(&self) -> usize {
-        self.dirty
+        self.dirty + self.kept_top()
+    }
+
+    /// Bytes of the top chunk above the configured trim threshold (and one growth batch) that
+    /// a risen trim threshold keeps (lazy mode; 0 otherwise).
+    fn kept_top(&self) -> usize {
+        if !self.cfg.lazy_advise || self.dyn_trim <= self.cfg.trim_threshold {
+            return 0;
+        }
+        (self.top_end - self.top).saturating_sub(self.cfg.trim_threshold + self.batch())
     }
 
     /// Gives every free block's inner pages back (what `malloc_trim` does besides trimming).
@@ -1382,6 +1427,7 @@ impl<S: Source> Heap<S> {
                 let h = read(b);
                 write(b, self.tag(b, s) | (h & (FLAGS | OWNER_MASK)));
                 self.top = b + s;
+                self.top_used = self.epoch;
                 self.stats.on_resize(bs, s);
                 return true;
             }

@@ -19,6 +19,8 @@ pub struct Stats {
     pub peak_in_use_bytes: usize,
     /// Allocations served (blocks handed out, including realloc moves).
     pub allocs: u64,
+    /// Bytes of the blocks handed out over the heap's life (headers included).
+    pub alloc_bytes: u64,
     /// Blocks freed (including realloc moves).
     pub frees: u64,
     /// Times the source was grown.
@@ -59,6 +61,7 @@ impl Stats {
         in_use_blocks: 0,
         peak_in_use_bytes: 0,
         allocs: 0,
+        alloc_bytes: 0,
         frees: 0,
         grow_calls: 0,
         shrink_calls: 0,
@@ -80,6 +83,7 @@ impl Stats {
         self.in_use_bytes += size;
         self.in_use_blocks += 1;
         self.allocs += 1;
+        self.alloc_bytes += size as u64;
         if self.in_use_bytes > self.peak_in_use_bytes {
             self.peak_in_use_bytes = self.in_use_bytes;
         }

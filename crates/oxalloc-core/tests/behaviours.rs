@@ -476,3 +476,58 @@ fn trim_threshold_rises_on_thrash_unless_fixed() {
     );
     assert!(fixed >= 20, "fixed threshold: {fixed} trims in 20 rounds");
 }
+
+/// A program that frees what it built and builds it again, round after round, with more than a
+/// thousand small operations between a round's last free and the next growth: the heap grows
+/// again long before the program allocated as many bytes as the trim gave back, so the trim
+/// threshold rises and later rounds keep the top (no break moves). In lazy mode (the process
+/// heap's) the kept top goes back at the purge ticks that find it unused, and only then.
+#[test]
+fn a_heap_rebuilt_in_rounds_keeps_its_top_until_ticks_find_it_unused() {
+    use oxalloc_core::Source;
+    let mut h = heap(64 << 20);
+    h.set_config(Config {
+        lazy_advise: true,
+        ..Config::DEFAULT
+    });
+    let keep = alloc(&mut h, 100, 16);
+    for round in 0..10 {
+        // Small blocks carved from the top and merged back: operations, no growth.
+        for _ in 0..1100 {
+            let p = alloc(&mut h, 16, 16);
+            assert_ne!(p, 0);
+            // SAFETY: p came from alloc.
+            unsafe { h.free(p as *mut u8) }.unwrap();
+        }
+        let ps: Vec<usize> = (0..2000).map(|_| alloc(&mut h, 4000, 16)).collect();
+        assert!(ps.iter().all(|&p| p != 0), "round {round}: out of memory");
+        for &p in &ps {
+            free(&mut h, p);
+        }
+    }
+    let s = h.stats();
+    assert!(
+        s.shrink_calls <= 2,
+        "{} trims in 10 rounds: the threshold did not rise ({s:?})",
+        s.shrink_calls
+    );
+    assert!(s.top_bytes > 4 << 20, "the top was not kept: {s:?}");
+    let kept_end = h.source_mut().end();
+    // The first tick finds the top carved from in its interval; a later one gives it back.
+    h.purge_tick();
+    assert_eq!(
+        h.stats().shrink_calls,
+        s.shrink_calls,
+        "given back while in use"
+    );
+    h.purge_tick();
+    h.purge_tick();
+    let after = h.stats();
+    assert_eq!(after.shrink_calls, s.shrink_calls + 1, "{after:?}");
+    assert!(
+        h.source_mut().end() + (4 << 20) < kept_end,
+        "the kept top was not given back: {after:?}"
+    );
+    h.check().unwrap();
+    free(&mut h, keep);
+}
