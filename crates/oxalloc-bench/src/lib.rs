@@ -174,6 +174,12 @@ pub const WORKLOADS: &[Workload] = &[
         true,
     ),
     wl(
+        "rounds",
+        "threads build, trade and free everything, round after round (mimalloc's stress test)",
+        false,
+        true,
+    ),
+    wl(
         "mixed",
         "4 threads replace random blocks of 4 B - 32 KiB in 8,000 slots (glibc's thread bench)",
         false,

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: oxalloc-workload NAME [--quick] [--threads N]
        oxalloc-workload pair N SIZE   (N malloc(SIZE)+free pairs, for callgrind)
-names: bignum parser server prodcons bulk larson mixed realloc large steady-1e3 steady-1e4 steady-1e5
+names: bignum parser server prodcons bulk larson rounds mixed realloc large steady-1e3 steady-1e4 steady-1e5
        steady-1e6 steady-1e7 falseshare python sqlite pair";
 
 fn main() -> ExitCode {
@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         "prodcons" => threads::prodcons(quick),
         "bulk" => threads::bulk(quick, threads.unwrap_or(4)),
         "larson" => threads::larson(quick, threads.unwrap_or(4)),
+        "rounds" => threads::rounds(quick, threads.unwrap_or(4)),
         "mixed" => threads::mixed(quick, threads.unwrap_or(4)),
         "realloc" => memory::realloc(quick),
         "large" => memory::large(quick),

@@ -298,3 +298,112 @@ pub fn falseshare(quick: bool, threads: usize) -> u64 {
     }
     sum
 }
+
+/// Threads that build, trade and free everything, in rounds (the pattern of mimalloc's stress
+/// test): each round starts `threads` threads; thread `t` allocates `10000 (t + 1)` objects of
+/// 8 B - 256 B (powers of two; 1% a hundred times larger, 0.1% a thousand, 0.01% ten thousand:
+/// up to 2.5 MiB), keeps a retained set, frees two of every three earlier objects at random,
+/// swaps objects with a table shared by all threads (so it frees others' objects), and frees
+/// all it holds before it exits. Between rounds half the shared table is freed. The heap is
+/// built up and torn down every round. Every object is filled with a pattern that is checked
+/// when it is freed.
+pub fn rounds(quick: bool, threads: usize) -> u64 {
+    use std::sync::atomic::{AtomicPtr, Ordering};
+    use std::sync::Arc;
+    const SHARED: usize = 1000;
+    const PATTERN: u64 = 0x6a09_e667_f3bc_c908;
+    let rounds = if quick { 4 } else { 20 };
+
+    /// An object of `n >= 1` words; word `i` holds `(n - i) ^ PATTERN`, so word 0 gives `n`.
+    fn make(n: usize) -> *mut u64 {
+        let b: Box<[u64]> = (0..n).map(|i| (n - i) as u64 ^ PATTERN).collect();
+        Box::into_raw(b).cast::<u64>()
+    }
+    /// Checks and frees an object from [`make`] (or nothing, for null); returns its words.
+    fn unmake(p: *mut u64) -> u64 {
+        if p.is_null() {
+            return 0;
+        }
+        // SAFETY: p came from make, whose word 0 holds the length, and is freed only here.
+        let b = unsafe {
+            let n = (*p ^ PATTERN) as usize;
+            Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, n))
+        };
+        let n = b.len();
+        for (i, &w) in b.iter().enumerate() {
+            assert_eq!(w ^ PATTERN, (n - i) as u64, "rounds: object corrupted");
+        }
+        n as u64
+    }
+    fn words(rng: &mut Rng, shift: u64) -> usize {
+        let mut n = 1usize << rng.below(shift);
+        if rng.below(100) == 0 {
+            n *= match rng.below(100) {
+                0 => 10_000,
+                1..=9 => 1000,
+                _ => 100,
+            };
+        }
+        n
+    }
+
+    let shared: Arc<Vec<AtomicPtr<u64>>> = Arc::new(
+        (0..SHARED)
+            .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+            .collect(),
+    );
+    let mut total = 0u64;
+    let mut rng = Rng::new(31);
+    for round in 0..rounds {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || {
+                    let mut rng = Rng::new((t * 43 + round * 1_000_003) as u64);
+                    let mut allocs = 10_000 * (t % 8 + 1);
+                    let mut retain = allocs / 2;
+                    let mut made = 0u64;
+                    let mut data: Vec<*mut u64> = Vec::new();
+                    let mut kept: Vec<*mut u64> = Vec::with_capacity(retain);
+                    while allocs > 0 || retain > 0 {
+                        if retain == 0 || (allocs > 0 && rng.below(2) == 0) {
+                            allocs -= 1;
+                            let n = words(&mut rng, 5);
+                            made += n as u64;
+                            data.push(make(n));
+                        } else {
+                            retain -= 1;
+                            let n = words(&mut rng, 7);
+                            made += n as u64;
+                            kept.push(make(n));
+                        }
+                        if rng.below(3) < 2 && !data.is_empty() {
+                            let i = rng.below(data.len() as u64) as usize;
+                            unmake(std::mem::replace(&mut data[i], std::ptr::null_mut()));
+                        }
+                        if rng.below(4) == 0 && !data.is_empty() {
+                            let i = rng.below(data.len() as u64) as usize;
+                            let j = rng.below(SHARED as u64) as usize;
+                            data[i] = shared[j].swap(data[i], Ordering::AcqRel);
+                        }
+                    }
+                    for p in kept.into_iter().chain(data) {
+                        unmake(p);
+                    }
+                    made
+                })
+            })
+            .collect();
+        for h in handles {
+            total = total.wrapping_add(h.join().expect("rounds thread"));
+        }
+        for (j, slot) in shared.iter().enumerate() {
+            if round + 1 == rounds || rng.below(2) == 0 {
+                let p = slot.swap(std::ptr::null_mut(), Ordering::AcqRel);
+                black_box(unmake(p));
+                black_box(j);
+            }
+        }
+    }
+    total
+}
