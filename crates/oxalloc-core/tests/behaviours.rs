@@ -479,7 +479,7 @@ fn trim_threshold_rises_on_thrash_unless_fixed() {
 
 /// A program that frees what it built and builds it again, round after round, with more than a
 /// thousand small operations between a round's last free and the next growth: the heap grows
-/// again long before the program allocated as many bytes as the trim gave back, so the trim
+/// again long before the program allocated half as many bytes as the trim gave back, so the trim
 /// threshold rises and later rounds keep the top (no break moves). In lazy mode (the process
 /// heap's) the kept top goes back at the purge ticks that find it unused, and only then.
 #[test]
@@ -530,4 +530,44 @@ fn a_heap_rebuilt_in_rounds_keeps_its_top_until_ticks_find_it_unused() {
     );
     h.check().unwrap();
     free(&mut h, keep);
+}
+
+/// The other side of the rule above: a program that grows again only after it allocated more
+/// than half of what a trim gave back (from free memory elsewhere in the heap) is not rebuilding
+/// the same thing, and the threshold stays: its next large free at the top is given back.
+#[test]
+fn growth_after_reusing_other_free_memory_keeps_the_threshold() {
+    let mut h = heap(64 << 20);
+    h.set_config(Config {
+        lazy_advise: true,
+        ..Config::DEFAULT
+    });
+    let blocks = |h: &mut Heap<ArraySource>, n: usize| -> Vec<usize> {
+        (0..n).map(|_| alloc(h, 4000, 16)).collect()
+    };
+    let below = blocks(&mut h, 1500); // 6 MB
+    let fence = alloc(&mut h, 100, 16); // keeps the two ranges apart
+    let top = blocks(&mut h, 2000); // 8 MB above it
+    for &p in &below {
+        free(&mut h, p);
+    }
+    for &p in &top {
+        free(&mut h, p);
+    }
+    let trims = h.stats().shrink_calls;
+    assert_eq!(trims, 1, "{:?}", h.stats());
+    // 5 MB from the free range below (more than half of the 8 MB given back), then growth.
+    let again = blocks(&mut h, 1250);
+    let more = blocks(&mut h, 500);
+    assert!(h.stats().grow_calls > 0 && more.iter().all(|&p| p != 0));
+    for &p in more.iter().chain(&again) {
+        free(&mut h, p);
+    }
+    assert_eq!(
+        h.stats().shrink_calls,
+        trims + 1,
+        "the top was kept: the threshold rose ({:?})",
+        h.stats()
+    );
+    free(&mut h, fence);
 }
