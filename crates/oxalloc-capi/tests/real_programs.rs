@@ -601,14 +601,21 @@ print("words", len(words), words[0], words[-1], digest(" ".join(words)))
 fn python() {
     let python = require("/usr/bin/python3", "python3");
     compare("python", |run| {
-        write(&run.path("work.py"), PYTHON_SCRIPT);
-        let mut cmd = run.command(&python);
-        cmd.arg("work.py")
-            .env("PYTHONMALLOC", "malloc")
-            .env("PYTHONHASHSEED", "0")
-            .env("PYTHONDONTWRITEBYTECODE", "1");
+        let cmd = python_script(run, &python, "work.py", PYTHON_SCRIPT);
         run.exec(cmd);
     });
+}
+
+/// A command running `script` (written to `name` in the run's directory) with CPython, every
+/// object through `malloc` and `free`, hashing fixed and no bytecode files written.
+fn python_script(run: &Run, python: &Path, name: &str, script: &str) -> Command {
+    write(&run.path(name), script);
+    let mut cmd = run.command(python);
+    cmd.arg(name)
+        .env("PYTHONMALLOC", "malloc")
+        .env("PYTHONHASHSEED", "0")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    cmd
 }
 
 /// Threads in waves: each builds objects, hands half of them through a queue to a thread of the
@@ -663,12 +670,7 @@ for key in sorted(results):
 fn python_threads() {
     let python = require("/usr/bin/python3", "python3");
     compare("python_threads", |run| {
-        write(&run.path("threads.py"), PYTHON_THREADS_SCRIPT);
-        let mut cmd = run.command(&python);
-        cmd.arg("threads.py")
-            .env("PYTHONMALLOC", "malloc")
-            .env("PYTHONHASHSEED", "0")
-            .env("PYTHONDONTWRITEBYTECODE", "1");
+        let cmd = python_script(run, &python, "threads.py", PYTHON_THREADS_SCRIPT);
         run.exec(cmd);
     });
 
@@ -678,13 +680,8 @@ fn python_threads() {
     let so = library();
     let scratch = Scratch::new("python_threads_stats");
     let run = Run::new(Some(&so), scratch.path.join("run"));
-    write(&run.path("threads.py"), PYTHON_THREADS_SCRIPT);
-    let mut cmd = run.command(&python);
-    cmd.arg("threads.py")
-        .env("PYTHONMALLOC", "malloc")
-        .env("PYTHONHASHSEED", "0")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("OXALLOC_STATS", "1");
+    let mut cmd = python_script(&run, &python, "threads.py", PYTHON_THREADS_SCRIPT);
+    cmd.env("OXALLOC_STATS", "1");
     let (status, _, stderr) = run_with_timeout(&mut cmd, "python3 threads.py (stats)");
     assert!(
         status.success(),
