@@ -37,6 +37,8 @@ enum Kind {
     UseFreed,
     /// `wrong size or alignment for block 0x...` (C23's sized frees)
     WrongSize,
+    /// `free block written after free (its list link overwritten) at 0x...`
+    WrittenAfterFree,
 }
 
 impl Kind {
@@ -50,6 +52,9 @@ impl Kind {
             Kind::Overflow => "buffer overflow past the end of",
             Kind::UseFreed => "use of freed block",
             Kind::WrongSize => "wrong size or alignment for block",
+            Kind::WrittenAfterFree => {
+                "free block written after free (its list link overwritten) at"
+            }
         }
     }
 }
@@ -297,6 +302,9 @@ misuse_cases! {
     overflow_canary_hardened: Overflow in "free";
     overflow_off_by_one_nul: BadHeader in "free";
     overflow_large_free_first: NextCorrupted in "free";
+    // a free block held in a thread cache, written after its free
+    write_after_free_small: WrittenAfterFree in "malloc";
+    write_after_free_zeroed: WrittenAfterFree in "malloc";
     // other entry points (a freed block named the way the allocator names it elsewhere)
     usable_size_freed: UseFreed in "malloc_usable_size";
     usable_size_invalid: Invalid in "malloc_usable_size";

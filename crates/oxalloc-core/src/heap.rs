@@ -125,6 +125,9 @@ pub enum Misuse {
     /// A sized free (`free_sized`, `free_aligned_sized`) named a size the block cannot hold or
     /// an alignment it does not have.
     WrongSize(usize),
+    /// A free block held in a thread cache's list was written to after it was freed: its list
+    /// link no longer decodes to a block address.
+    WrittenAfterFree(usize),
 }
 
 impl Misuse {
@@ -136,7 +139,8 @@ impl Misuse {
             | Misuse::BadHeader(a)
             | Misuse::Corrupted(a)
             | Misuse::Overflow(a)
-            | Misuse::WrongSize(a) => a,
+            | Misuse::WrongSize(a)
+            | Misuse::WrittenAfterFree(a) => a,
         }
     }
 
@@ -149,6 +153,9 @@ impl Misuse {
             Misuse::Corrupted(_) => "corrupted heap (next block's header overwritten) after",
             Misuse::Overflow(_) => "buffer overflow past the end of",
             Misuse::WrongSize(_) => "wrong size or alignment for block",
+            Misuse::WrittenAfterFree(_) => {
+                "free block written after free (its list link overwritten) at"
+            }
         }
     }
 }

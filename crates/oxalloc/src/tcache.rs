@@ -444,6 +444,30 @@ fn looks_listed(w: usize) -> bool {
     d & 15 == 0 && (d == 0 || in_range(d))
 }
 
+/// The next block of a list, decoded from the first word of the listed block `p` with the
+/// secret `s`. A link always decodes to a 16-aligned address (or 0); anything else means the
+/// block was written after it was freed, and the process stops before the list hands out, or
+/// the heap takes in, a pointer made of the program's data.
+///
+/// # Safety
+/// `p` is a block of a cache's list (readable heap memory).
+#[inline(always)]
+unsafe fn next_link(p: usize, s: usize) -> usize {
+    // SAFETY: per the contract.
+    let next = unsafe { read(p) } ^ s;
+    if next & 15 != 0 {
+        written_after_free(p);
+    }
+    next
+}
+
+/// Stops the process: the free block `p`'s list link was overwritten.
+#[cold]
+#[inline(never)]
+fn written_after_free(p: usize) -> ! {
+    global::misuse(oxalloc_core::Misuse::WrittenAfterFree(p), "malloc")
+}
+
 /// The fast path of `malloc(n)` for `n <= MAX_SMALL`: a block from the calling thread's cache,
 /// or null. About ten instructions.
 #[inline(always)]
@@ -481,7 +505,7 @@ fn pop(k: usize) -> *mut u8 {
         }
         // SAFETY: p is a block in this bin; its first word is the encoded link, which is
         // cleared so that a later free does not take the block for a listed one.
-        let next = read(p) ^ (*tc).secret;
+        let next = next_link(p, (*tc).secret);
         bin.head = next;
         // The next block of this bin is fetched while the caller uses this one: in a large
         // heap it went cold since it was freed. (A prefetch never faults.)
@@ -887,12 +911,12 @@ unsafe fn adopt_all(tc: *mut TCache) {
                     p - WORD,
                     (read(p - WORD) & !OWNER_MASK) | owner << OWNER_SHIFT,
                 );
-                p = read(p) ^ s;
+                p = next_link(p, s);
             }
         });
         let mut p = list;
         while p != 0 {
-            let next = read(p) ^ s;
+            let next = next_link(p, s);
             free_own_slow(tc, p, read(p - WORD));
             p = next;
         }
@@ -1133,7 +1157,7 @@ unsafe fn free_lists_locked(heap: &mut global::ProcessHeap, lists: &[usize]) {
                 n += 1;
                 // SAFETY: a listed block (caller); its first word is the encoded link, read
                 // before the block is freed below.
-                *l = unsafe { read(*l) } ^ s;
+                *l = unsafe { next_link(*l, s) };
                 if *l == 0 {
                     match rest.next() {
                         Some(h) => *l = h,
@@ -1394,7 +1418,7 @@ fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Opti
                     p - WORD,
                     (read(p - WORD) & !OWNER_MASK) | owner << OWNER_SHIFT,
                 );
-                p = read(p) ^ s;
+                p = next_link(p, s);
             }
         }
         g.owner = owner as u32;

@@ -102,6 +102,29 @@ static void double_free_small_cached(void) {
     free(OPAQUE(p));
 }
 
+/* A freed small block written over (its first word is the list link): the next malloc of its
+ * size, which would take the block and hand out whatever the link now says, stops instead. */
+static void write_after_free_small(void) {
+    char *p = xmalloc(24);
+    free(p);
+    addr(p);
+    memset(OPAQUE(p), 'A', 24);
+    char *q = malloc(24);
+    char *r = malloc(24);
+    printf("got %p %p\n", (void *)q, (void *)r);
+}
+
+/* The same with zeros (a program clearing a block it already freed). */
+static void write_after_free_zeroed(void) {
+    char *p = xmalloc(200);
+    free(p);
+    addr(p);
+    memset(OPAQUE(p), 0, 200);
+    char *q = malloc(200);
+    char *r = malloc(200);
+    printf("got %p %p\n", (void *)q, (void *)r);
+}
+
 /* p's bin overflows: p goes back to the heap's deferred groups (unmerged, linked) with the
  * older half of the bin; the second free must still be caught. */
 static void double_free_deferred(void) {
@@ -591,6 +614,8 @@ static const struct kase cases[] = {
     CASE(overflow_canary_hardened),
     CASE(overflow_off_by_one_nul),
     CASE(overflow_large_free_first),
+    CASE(write_after_free_small),
+    CASE(write_after_free_zeroed),
     CASE(usable_size_freed),
     CASE(usable_size_invalid),
     CASE(free_sized_too_big),
