@@ -39,6 +39,9 @@ enum Kind {
     WrongSize,
     /// `free block written after free (its list link overwritten) at 0x...`
     WrittenAfterFree,
+    /// `free block 0x... written after free (its list links overwritten), found in the heap's
+    /// free lists` (a block the heap holds: the operation that reached it is not named)
+    HeapLinks,
 }
 
 impl Kind {
@@ -55,6 +58,7 @@ impl Kind {
             Kind::WrittenAfterFree => {
                 "free block written after free (its list link overwritten) at"
             }
+            Kind::HeapLinks => "free block",
         }
     }
 }
@@ -191,8 +195,13 @@ fn run_case(case: &str, preload: bool) -> Run {
 
 /// The exact line oxalloc must print for this run, if the case got as far as its misuse.
 fn expected_line(run: &Run, kind: Kind, func: &str) -> Option<String> {
-    run.addr()
-        .map(|a| format!("oxalloc: {} {a} in {func}()", kind.text()))
+    run.addr().map(|a| match kind {
+        Kind::HeapLinks => format!(
+            "oxalloc: free block {a} written after free (its list links overwritten), found in \
+             the heap's free lists"
+        ),
+        _ => format!("oxalloc: {} {a} in {func}()", kind.text()),
+    })
 }
 
 /// Whether an oxalloc run is exactly what the case expects; `Err` says what differs.
@@ -305,6 +314,9 @@ misuse_cases! {
     // a free block held in a thread cache, written after its free
     write_after_free_small: WrittenAfterFree in "malloc";
     write_after_free_zeroed: WrittenAfterFree in "malloc";
+    // a free block the heap holds, written after its free
+    write_after_free_heap: HeapLinks in "mymalloc";
+    write_after_free_heap_zeroed: HeapLinks in "mymalloc";
     // other entry points (a freed block named the way the allocator names it elsewhere)
     usable_size_freed: UseFreed in "malloc_usable_size";
     usable_size_invalid: Invalid in "malloc_usable_size";

@@ -10,7 +10,32 @@
 //! least `bin_min(i)`; bit `i` of the bitmap is set iff list `i` is non-empty; lists are
 //! doubly linked with a null `prev` at the head; new blocks are pushed at the head (LIFO).
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::tag::{kind_of, next_link, prev_link_of, set_next_link, set_prev_link_of};
+
+/// The function [`link_overwritten`] calls (0: none set, it panics).
+static ON_OVERWRITTEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets what happens when a list link read from a free block is not the address of a block of
+/// the heap: the block was written after it was freed. The handler gets the block's payload
+/// address and must not return (the process allocator prints a line and aborts).
+pub fn set_link_overwritten_handler(f: fn(usize) -> !) {
+    ON_OVERWRITTEN.store(f as usize, Ordering::Release);
+}
+
+/// A free block `b` whose list links do not point into the heap: stops.
+#[cold]
+#[inline(never)]
+fn link_overwritten(b: usize) -> ! {
+    let f = ON_OVERWRITTEN.load(Ordering::Acquire);
+    if f != 0 {
+        // SAFETY: only set_link_overwritten_handler stores here, from an `fn(usize) -> !`.
+        let f: fn(usize) -> ! = unsafe { core::mem::transmute(f) };
+        f(b + crate::tag::WORD);
+    }
+    panic!("free block {b:#x} written after free: its list links do not point into the heap");
+}
 
 /// The largest block size with a list of its own.
 pub const MAX_EXACT: usize = 1024;
@@ -58,6 +83,10 @@ pub struct Bins {
     heads: [usize; NBINS],
     bitmap: [u64; BITMAP_WORDS],
     count: usize,
+    /// Every block of a list lies in `[lo, hi)` (the heap's bounds, kept by the heap): a link
+    /// read from a free block that is neither 0 nor an 8-aligned address there was written over.
+    lo: usize,
+    hi: usize,
 }
 
 impl Bins {
@@ -67,7 +96,36 @@ impl Bins {
             heads: [0; NBINS],
             bitmap: [0; BITMAP_WORDS],
             count: 0,
+            lo: 0,
+            hi: 0,
         }
+    }
+
+    /// Records the heap's bounds: every block of a list lies in `[lo, hi)`.
+    pub fn set_bounds(&mut self, lo: usize, hi: usize) {
+        self.lo = lo;
+        self.hi = hi;
+    }
+
+    /// Whether `l` may be a list link: 0, or an 8-aligned address inside the heap's bounds.
+    #[inline(always)]
+    fn link_ok(&self, l: usize) -> bool {
+        l == 0 || (l.is_multiple_of(8) && l.wrapping_sub(self.lo) < self.hi.wrapping_sub(self.lo))
+    }
+
+    /// The next block of the free block `b`'s list (0 at the end). A link that cannot be one
+    /// (the block was written after its free) stops the process.
+    ///
+    /// # Safety
+    /// `b` must be a free block in a list.
+    #[inline]
+    pub unsafe fn next_of(&self, b: usize) -> usize {
+        // SAFETY: per the contract.
+        let next = unsafe { next_link(b) };
+        if !self.link_ok(next) {
+            link_overwritten(b);
+        }
+        next
     }
 
     /// The first block of list `i` (0 if empty).
@@ -122,6 +180,14 @@ impl Bins {
         unsafe {
             let prev = prev_link_of(b, kind);
             let next = next_link(b);
+            // Links written over after the free (the program's data, zeros in a non-head
+            // block's prev) would send the writes below anywhere.
+            if !self.link_ok(prev)
+                || !self.link_ok(next)
+                || (prev == 0 && self.heads[bin_of(size)] != b)
+            {
+                link_overwritten(b);
+            }
             if next != 0 {
                 set_prev_link_of(next, kind, prev);
             }

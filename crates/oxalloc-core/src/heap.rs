@@ -529,7 +529,7 @@ impl<S: Source> Heap<S> {
                     self.bins.unlink(b, bs);
                     return Some((b, bs));
                 }
-                b = next_link(b);
+                b = self.bins.next_of(b);
                 k += 1;
             }
             let j = self.bins.first_nonempty_from(i + 1)?;
@@ -647,6 +647,7 @@ impl<S: Source> Heap<S> {
         self.stats.grow_calls += 1;
         self.top_end += n;
         self.hi = self.hi.max(self.top_end + WORD);
+        self.bins.set_bounds(self.lo, self.hi);
         self.stats.heap_bytes += n;
         self.stats.note_peak();
         self.note_growth();
@@ -721,6 +722,7 @@ impl<S: Source> Heap<S> {
         self.seg_brk = from_brk;
         self.lo = self.lo.min(start);
         self.hi = self.hi.max(end);
+        self.bins.set_bounds(self.lo, self.hi);
         self.top = start + SEG_RECORD;
         self.top_end = end - WORD;
         self.stats.heap_bytes += end - start;
@@ -753,6 +755,7 @@ impl<S: Source> Heap<S> {
         }
         self.lo = self.lo.min(rec);
         self.hi = self.hi.max(m + len);
+        self.bins.set_bounds(self.lo, self.hi);
         self.stats.heap_bytes += m + len - rec;
         self.stats.segments += 1;
         self.stats.note_peak();
@@ -1203,8 +1206,13 @@ impl<S: Source> Heap<S> {
             let mut b = self.bins.head(bin);
             while b != 0 {
                 // SAFETY: b is a free block in a list; blocks of these lists have a fourth word.
-                let (s, next, w) =
-                    unsafe { (free_size(read(b)), next_link(b), read(b + STAMP_OFF)) };
+                let (s, next, w) = unsafe {
+                    (
+                        free_size(read(b)),
+                        self.bins.next_of(b),
+                        read(b + STAMP_OFF),
+                    )
+                };
                 if s >= self.cfg.advise_threshold {
                     match self.read_stamp(w) {
                         Some((_, true)) => {}
@@ -1266,7 +1274,7 @@ impl<S: Source> Heap<S> {
             let mut b = self.bins.head(bin);
             while b != 0 {
                 // SAFETY: b is a free block in a list.
-                let (s, next) = unsafe { (free_size(read(b)), next_link(b)) };
+                let (s, next) = unsafe { (free_size(read(b)), self.bins.next_of(b)) };
                 let before = self.stats.advised_bytes;
                 self.advise(b, s);
                 total += (self.stats.advised_bytes - before) as usize;

@@ -130,6 +130,7 @@ fn init() {
         return; // another thread (or a recursive call) is initialising; the heap is usable.
     }
     CPUS.store(os::cpu_count(), Ordering::Relaxed);
+    oxalloc_core::bins::set_link_overwritten_handler(link_overwritten);
     let o = Options::from_env();
     let mut cfg = Config::DEFAULT;
     cfg.trim_threshold = o.trim_threshold;
@@ -288,6 +289,18 @@ pub fn misuse(m: Misuse, func: &str) -> ! {
         .str(" in ")
         .str(func)
         .str("()\n");
+    msg.write_stderr();
+    os::abort()
+}
+
+/// The heap found a free block whose list links do not point into it (the block at `p` was
+/// written after its free): one line on stderr, then abort. Called with the heap locked, from
+/// whichever operation reached the block.
+fn link_overwritten(p: usize) -> ! {
+    let mut msg = os::MsgBuf::new();
+    msg.str("oxalloc: free block ")
+        .hex(p as u64)
+        .str(" written after free (its list links overwritten), found in the heap's free lists\n");
     msg.write_stderr();
     os::abort()
 }

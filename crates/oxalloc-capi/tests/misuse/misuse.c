@@ -125,6 +125,47 @@ static void write_after_free_zeroed(void) {
     printf("got %p %p\n", (void *)q, (void *)r);
 }
 
+/* The classic names, which allocate from the heap alone (no thread cache). */
+static void *(*my_malloc)(size_t);
+static void (*my_free)(void *);
+static void classic_names(void) {
+    my_malloc = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "mymalloc");
+    my_free = (void (*)(void *))dlsym(RTLD_DEFAULT, "myfree");
+    if (!my_malloc || !my_free) setup_failed("mymalloc/myfree");
+}
+
+/* A free block the heap holds (a fence keeps it from merging with the top), written over:
+ * the heap's next allocation from its list would follow the overwritten links. */
+static void write_after_free_heap(void) {
+    classic_names();
+    char *p = my_malloc(3000);
+    char *fence = my_malloc(16);
+    if (!p || !fence) setup_failed("mymalloc");
+    my_free(p);
+    addr(p);
+    memset(OPAQUE(p), 'A', 64);
+    char *q = my_malloc(3000);
+    printf("got %p\n", (void *)q);
+}
+
+/* The same with zeros, in a block that is not the head of its list when it is taken: its
+ * null prev link says it is. (The list's head is a smaller block of the same size range, which
+ * the request skips.) */
+static void write_after_free_heap_zeroed(void) {
+    classic_names();
+    char *a = my_malloc(3000);
+    char *f1 = my_malloc(16);
+    char *b = my_malloc(2600);
+    char *f2 = my_malloc(16);
+    if (!a || !f1 || !b || !f2) setup_failed("mymalloc");
+    my_free(a);
+    my_free(b); /* b is the list's head, a the second */
+    addr(a);
+    memset(OPAQUE(a), 0, 64);
+    char *q = my_malloc(3000);
+    printf("got %p\n", (void *)q);
+}
+
 /* p's bin overflows: p goes back to the heap's deferred groups (unmerged, linked) with the
  * older half of the bin; the second free must still be caught. */
 static void double_free_deferred(void) {
@@ -616,6 +657,8 @@ static const struct kase cases[] = {
     CASE(overflow_large_free_first),
     CASE(write_after_free_small),
     CASE(write_after_free_zeroed),
+    CASE(write_after_free_heap),
+    CASE(write_after_free_heap_zeroed),
     CASE(usable_size_freed),
     CASE(usable_size_invalid),
     CASE(free_sized_too_big),
