@@ -571,3 +571,19 @@ fn growth_after_reusing_other_free_memory_keeps_the_threshold() {
     );
     free(&mut h, fence);
 }
+
+/// A free block written after its free: its list links hold the program's data. The heap stops
+/// at the first link it would follow (here, with no handler set, by panicking) instead of
+/// writing through it.
+#[test]
+#[should_panic(expected = "written after free")]
+fn a_free_block_written_after_its_free_stops_the_heap() {
+    let mut h = heap(1 << 20);
+    let a = alloc(&mut h, 3000, 16);
+    let fence = alloc(&mut h, 16, 16);
+    assert!(a != 0 && fence != 0);
+    free(&mut h, a);
+    // SAFETY: a's block is free heap memory of at least 64 bytes; this is the misuse under test.
+    unsafe { core::ptr::write_bytes(a as *mut u8, b'A', 64) };
+    alloc(&mut h, 3000, 16);
+}
