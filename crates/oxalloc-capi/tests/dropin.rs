@@ -211,6 +211,16 @@ fn a_cache_takes_back_its_own_groups_before_another_threads() {
 }
 
 #[test]
+fn blocks_taken_from_another_threads_groups_become_the_takers_own() {
+    let err = run_with_stats("moved.c");
+    // 20,000 blocks of one class: hundreds of groups go from A's cache to B's. Blocks left
+    // naming A would go onto A's remote list when B frees them (about 20,000 remote frees).
+    let moved = stat(&err, "groups moved");
+    assert!(moved >= 100, "only {moved} groups moved:\n{err}");
+    assert_eq!(stat(&err, "remote frees"), 0, "{err}");
+}
+
+#[test]
 fn an_exited_threads_cached_blocks_go_whole_to_the_thread_that_adopts_its_cache() {
     let err = run_with_stats("retire.c");
     // Eight sizes, one group each taken back by thread B (without merging and re-carving).
