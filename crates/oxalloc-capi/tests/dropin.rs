@@ -220,6 +220,37 @@ fn blocks_taken_from_another_threads_groups_become_the_takers_own() {
     assert_eq!(stat(&err, "remote frees"), 0, "{err}");
 }
 
+/// Runs `earlymerge.c` (with `args`) under the statistics; returns its "cached blocks".
+fn earlymerge_cached(args: &[&str]) -> (u64, String) {
+    let exe = build("earlymerge.c", &[]);
+    let o = Command::new(&exe)
+        .args(args)
+        .env("LD_PRELOAD", lib("liboxalloc.so"))
+        .env("OXALLOC_STATS", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("earlymerge ok"),
+        "{err}"
+    );
+    (stat(&err, "cached blocks"), err)
+}
+
+#[test]
+fn a_single_threaded_program_whose_merges_join_keeps_few_groups_per_size() {
+    // 20,000 freed 96-byte blocks: about 1,200 stay cached (16 groups and the bin), not all.
+    let (cached, err) = earlymerge_cached(&[]);
+    assert!(cached < 4000, "{cached} blocks cached:\n{err}");
+}
+
+#[test]
+fn a_single_threaded_program_whose_merges_join_nothing_keeps_its_groups() {
+    let (cached, err) = earlymerge_cached(&["scattered"]);
+    assert!(cached >= 20000, "only {cached} blocks cached:\n{err}");
+}
+
 #[test]
 fn an_exited_threads_cached_blocks_go_whole_to_the_thread_that_adopts_its_cache() {
     let err = run_with_stats("retire.c");

@@ -293,6 +293,11 @@ impl<S: Source> Heap<S> {
         self.cfg = cfg;
     }
 
+    /// Free blocks in the heap's free lists.
+    pub fn free_blocks(&self) -> usize {
+        self.bins.count()
+    }
+
     /// Bytes of memory the heap holds from its source.
     pub fn heap_bytes(&self) -> usize {
         self.stats.heap_bytes

@@ -1212,6 +1212,13 @@ impl Group {
 /// Groups kept per class before the oldest are merged into the heap.
 const GROUPS: usize = 256;
 
+/// A single-threaded process whose partial merges join most blocks with free neighbours
+/// (`joins >= EARLY_JOINS`) keeps this many groups per class, its oldest merged as a new one
+/// comes.
+const EARLY_GROUPS: usize = 16;
+/// See [`EARLY_GROUPS`].
+const EARLY_JOINS: u32 = 400;
+
 /// Blocks that caches gave back, by class, not merged into the heap yet: a full bin's spare list
 /// goes here as one group (no merging, no list walk under the lock), and the next refill of that
 /// class anywhere takes a whole group. Like the bins, these blocks are "in use" for the heap.
@@ -1246,6 +1253,10 @@ struct Deferred {
     /// (whose blocks' owner fields were rewritten).
     own_takes: u64,
     foreign_takes: u64,
+    /// How often merging deferred groups joins their blocks with free neighbours: a moving
+    /// average, in thousandths, of the blocks a partial merge absorbed (the heap's count of
+    /// free blocks grew by fewer than it merged). See [`EARLY_GROUPS`].
+    joins: u32,
 }
 
 struct DeferredCell(core::cell::UnsafeCell<Deferred>);
@@ -1267,6 +1278,7 @@ static DEFERRED: DeferredCell = DeferredCell(core::cell::UnsafeCell::new(Deferre
     cursor: 0,
     own_takes: 0,
     foreign_takes: 0,
+    joins: 0,
 }));
 /// Deferred blocks, readable without the lock (statistics, the purge check's fast test).
 static DEFERRED_BLOCKS: AtomicUsize = AtomicUsize::new(0);
@@ -1291,6 +1303,12 @@ unsafe fn defer_locked(
     owner: usize,
     mixed: bool,
 ) {
+    let d = deferred(heap);
+    if d.len[k] >= EARLY_GROUPS && d.joins >= EARLY_JOINS && os::single_threaded() {
+        let old = d.pop_oldest(k);
+        // SAFETY: a deferred group is a list of unused cache-owned blocks.
+        unsafe { free_list_locked(heap, old.head) };
+    }
     let d = deferred(heap);
     if d.len[k] == GROUPS {
         let old = d.pop_oldest(k);
@@ -1519,9 +1537,23 @@ pub fn merge_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
 /// an eighth of the deferred bytes (at least 64 KiB) went into the heap (heap locked). Returns
 /// whether there were any.
 fn merge_some_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
-    if DEFERRED_BLOCKS.load(Ordering::Relaxed) == 0 {
+    let blocks = DEFERRED_BLOCKS.load(Ordering::Relaxed);
+    if blocks == 0 {
         return false;
     }
+    let free_before = heap.free_blocks();
+    merge_some_deferred_inner(heap);
+    let merged = blocks - deferred(heap).blocks;
+    if merged >= 16 {
+        let added = heap.free_blocks().saturating_sub(free_before).min(merged);
+        let d = deferred(heap);
+        d.joins = (d.joins * 7 + (1000 * (merged - added) / merged) as u32) / 8;
+    }
+    true
+}
+
+/// [`merge_some_deferred_locked`]'s merging, when some block is deferred.
+fn merge_some_deferred_inner(heap: &mut global::ProcessHeap) {
     let budget = (deferred(heap).bytes / 8).max(64 << 10);
     let mut merged = 0;
     // Groups merged together, their lists walked in step.
@@ -1549,14 +1581,13 @@ fn merge_some_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
             }
             if merged >= budget {
                 deferred(heap).cursor = k - 1;
-                return true;
+                return;
             }
         }
     }
     // SAFETY: as above.
     unsafe { free_lists_locked(heap, &heads[..n]) };
     deferred(heap).cursor = k;
-    true
 }
 
 /// Whether any block is deferred (read without the lock).
