@@ -17,12 +17,15 @@
 //! heap keeps it while the block is in use. Blocks in a bin or a remote list are "in use" for the
 //! heap; their first payload word is the list link, encoded as `next ^ SECRET`, whose low four
 //! bits are then `SECRET & 15` (a fixed non-zero tag): a second free of a listed block finds the
-//! tag and stops the process instead of corrupting a list. Headers are written only under the
-//! heap's lock (the heap updates a block's flags when a neighbour changes).
+//! tag and stops the process instead of corrupting a list. Headers are written under the heap's
+//! lock (the heap updates a block's flags when a neighbour changes), except the owner field of a
+//! block taken from another cache's group, which changes by one atomic `xor` (see `take_spare`).
 //!
 //! Invariants: `bins[k].count` and `bins[k].spare_count` are the lengths of bin `k`'s list and
-//! spare list; every block in a bin or in `remote` is owned by this cache and has a 16-aligned
-//! payload; a block in bin `k` (or `remote.class[k]`) has a size from `bin_size(k)` up to the
+//! spare list; every block in a bin or in `remote` belongs to this cache and has a 16-aligned
+//! payload, and its owner field names this cache — except the blocks of a spare marked mixed, and
+//! rarely a block whose owner change a racing flag write undid (it names a cache that once owned
+//! it, and is freed as that cache's: slower, still correct); a block in bin `k` (or `remote.class[k]`) has a size from `bin_size(k)` up to the
 //! next class; `TABLE[id]` points to the cache with that id for the life of the process.
 
 use crate::global;
@@ -739,6 +742,13 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
         // (free fragments first, several if one is short) until the batch is full.
         let got = global::with_heap(|h| {
             collect_orphans(h, false);
+            // The range of blocks `free`'s fast path takes for this cache's: the heap's, also
+            // for a cache that only ever took groups (else every free went the slow way).
+            let (lo, hi) = h.bounds();
+            if lo < hi {
+                (*tc).lo = lo;
+                (*tc).span = hi - lo;
+            }
             if let Some(g) = take_deferred(h, k, owner) {
                 // (A group of another cache's goes to the spare: then there is no second.)
                 let spare = if draining && !g.stale_for(owner) {
@@ -1212,9 +1222,12 @@ impl Group {
 /// Groups kept per class before the oldest are merged into the heap.
 const GROUPS: usize = 256;
 
-/// A single-threaded process whose partial merges join most blocks with free neighbours
-/// (`joins >= EARLY_JOINS`) keeps this many groups per class, its oldest merged as a new one
-/// comes.
+/// In a single-threaded process whose partial merges join most blocks with free neighbours
+/// (`joins >= EARLY_JOINS`), a class's ring that holds this many groups merges its oldest as a
+/// new one comes (a longer ring is not cut back; overflow stacks are left alone). The average
+/// is the whole process's, and only partial merges move it (the early merges would pull it
+/// down: their groups' neighbours are often still deferred); a program whose frees become
+/// scattered after it switched on keeps merging early until partial merges say otherwise.
 const EARLY_GROUPS: usize = 16;
 /// See [`EARLY_GROUPS`].
 const EARLY_JOINS: u32 = 400;
@@ -1231,7 +1244,8 @@ const EARLY_JOINS: u32 = 400;
 /// Invariants (heap lock held for every access): `len[k] <= GROUPS`; class `k`'s groups are a
 /// ring, oldest first: `groups[k][(first[k] + i) % GROUPS]` for `i < len[k]`, then the stacks
 /// from each cache's `over[k]` (`over_groups[k]` groups in all), each group a list of blocks of
-/// class `k` whose owner fields name the cache it came from; `blocks` and `bytes` are the
+/// class `k` whose owner fields name the cache it came from (a group marked `MIXED` may also
+/// hold blocks naming another); `blocks` and `bytes` are the
 /// totals over rings and stacks.
 struct Deferred {
     groups: [[Group; GROUPS]; NBINS],
@@ -1250,12 +1264,13 @@ struct Deferred {
     /// The class before the one the next partial merge starts with.
     cursor: usize,
     /// Groups refills took that their own cache had given back, and that another cache had
-    /// (whose blocks' owner fields were rewritten).
+    /// (whose blocks are made the taker's one at a time, see `take_spare`).
     own_takes: u64,
     foreign_takes: u64,
     /// How often merging deferred groups joins their blocks with free neighbours: a moving
     /// average, in thousandths, of the blocks a partial merge absorbed (the heap's count of
-    /// free blocks grew by fewer than it merged). See [`EARLY_GROUPS`].
+    /// free blocks grew by fewer than it merged: blocks joined with free neighbours, with each
+    /// other, or with the top chunk). See [`EARLY_GROUPS`].
     joins: u32,
 }
 
@@ -1543,7 +1558,7 @@ fn merge_some_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
     }
     let free_before = heap.free_blocks();
     merge_some_deferred_inner(heap);
-    let merged = blocks - deferred(heap).blocks;
+    let merged = blocks.saturating_sub(deferred(heap).blocks);
     if merged >= 16 {
         let added = heap.free_blocks().saturating_sub(free_before).min(merged);
         let d = deferred(heap);
