@@ -220,6 +220,20 @@ fn blocks_taken_from_another_threads_groups_become_the_takers_own() {
     assert_eq!(stat(&err, "remote frees"), 0, "{err}");
 }
 
+#[test]
+fn a_string_appended_to_moves_every_eighth_of_its_length() {
+    let out = run_preloaded(&build("appends.c", &[]), &[]);
+    assert!(out.contains("appends ok"), "{out}");
+    // From 16 to 1000 bytes one byte at a time: about 19 moves (39 when every move fits the
+    // request exactly; glibc 33).
+    let moves: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("moves per string "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no move count in:\n{out}"));
+    assert!(moves <= 28, "{moves} moves per string");
+}
+
 /// Runs `earlymerge.c` (with `args`) under the statistics; returns its "cached blocks".
 fn earlymerge_cached(args: &[&str]) -> (u64, String) {
     let exe = build("earlymerge.c", &[]);
