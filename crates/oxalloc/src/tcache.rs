@@ -917,8 +917,8 @@ unsafe fn adopt(tc: *mut TCache, p: usize) {
     }
 }
 
-/// Makes the blocks of `tc`'s adoption list its own (owner fields rewritten under the lock, as
-/// every header write) and frees them as such.
+/// Makes the blocks of `tc`'s adoption list its own (owner fields rewritten under the lock, in
+/// one trip: the blocks were just freed, so the walk hits the cache) and frees them as such.
 ///
 /// # Safety
 /// `tc` is the calling thread's live cache.
