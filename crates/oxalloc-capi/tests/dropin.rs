@@ -188,8 +188,14 @@ fn stat(report: &str, name: &str) -> u64 {
 /// Builds `file` (a program that prints `NAME ok`), runs it preloaded with `OXALLOC_STATS=1`,
 /// asserts success; returns the statistics report (its stderr).
 fn run_with_stats(file: &str) -> String {
+    run_with_stats_args(file, &[])
+}
+
+/// [`run_with_stats`], with arguments for the program.
+fn run_with_stats_args(file: &str, args: &[&str]) -> String {
     let exe = build(file, &[]);
     let o = Command::new(&exe)
+        .args(args)
         .env("LD_PRELOAD", lib("liboxalloc.so"))
         .env("OXALLOC_STATS", "1")
         .output()
@@ -212,7 +218,7 @@ fn a_cache_takes_back_its_own_groups_before_another_threads() {
 
 #[test]
 fn blocks_taken_from_another_threads_groups_become_the_takers_own() {
-    let err = run_with_stats("moved.c");
+    let err = run_with_stats_args("owngroups.c", &["moved"]);
     // 20,000 blocks of one class: hundreds of groups go from A's cache to B's. Blocks left
     // naming A would go onto A's remote list when B frees them (about 20,000 remote frees).
     let moved = stat(&err, "groups moved");
@@ -236,19 +242,7 @@ fn a_string_appended_to_moves_every_eighth_of_its_length() {
 
 /// Runs `earlymerge.c` (with `args`) under the statistics; returns its "cached blocks".
 fn earlymerge_cached(args: &[&str]) -> (u64, String) {
-    let exe = build("earlymerge.c", &[]);
-    let o = Command::new(&exe)
-        .args(args)
-        .env("LD_PRELOAD", lib("liboxalloc.so"))
-        .env("OXALLOC_STATS", "1")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success(), "{err}");
-    assert!(
-        String::from_utf8_lossy(&o.stdout).contains("earlymerge ok"),
-        "{err}"
-    );
+    let err = run_with_stats_args("earlymerge.c", args);
     (stat(&err, "cached blocks"), err)
 }
 

@@ -2,7 +2,13 @@
  * thread must get back the groups its own cache gave (their blocks already name it), not the
  * other thread's, even when the other thread's groups are newer and have pushed its own out of
  * the class's ring. Contents of live blocks are checked throughout; the test harness reads the
- * "groups moved" statistic (OXALLOC_STATS) and expects none. `owngroups N SIZE` for others. */
+ * "groups moved" statistic (OXALLOC_STATS) and expects none. `owngroups N SIZE` for others.
+ *
+ * `owngroups moved`: thread 0 allocates and frees N blocks (its cache gives them back in groups)
+ * and stays alive; thread 1 then allocates N blocks, which come from thread 0's groups, and frees
+ * them; then thread 0 allocates and frees N again. Those blocks must have become thread 1's: its
+ * frees stay in its cache instead of going onto thread 0's remote list, so the harness expects
+ * groups moved and no remote frees. */
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -28,8 +34,20 @@ static void drain(int me) {
     }
 }
 
+static int moved;
+
 static void *worker(void *arg) {
     int me = (int)(intptr_t)arg;
+    if (moved) {
+        for (int turn = 0; turn < 3; turn++) {
+            if (turn % 2 == me) {
+                fill(me);
+                drain(me);
+            }
+            pthread_barrier_wait(&bar);
+        }
+        return NULL;
+    }
     fill(me);
     pthread_barrier_wait(&bar);
     /* Thread 0 gives its blocks back first, thread 1 after it (its groups are the newest). */
@@ -47,6 +65,11 @@ static void *worker(void *arg) {
 }
 
 int main(int argc, char **argv) {
+    moved = argc == 2 && strcmp(argv[1], "moved") == 0;
+    if (moved) {
+        N = 20000;
+        SIZE = 80;
+    }
     if (argc == 3) {
         N = atoi(argv[1]);
         SIZE = atoi(argv[2]);
