@@ -750,14 +750,13 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
         // (free fragments first, several if one is short) until the batch is full.
         let got = global::with_heap(|h| {
             collect_orphans(h, false);
-            // The range of blocks `free`'s fast path takes for this cache's: the heap's, also
-            // for a cache that only ever took groups (else every free went the slow way).
-            let (lo, hi) = h.bounds();
-            if lo < hi {
+            if let Some(g) = take_deferred(h, k, owner) {
+                // The range of blocks `free`'s fast path takes for this cache's (set below for
+                // carved blocks): a cache that only ever took groups would send every free the
+                // slow way.
+                let (lo, hi) = h.bounds();
                 (*tc).lo = lo;
                 (*tc).span = hi - lo;
-            }
-            if let Some(g) = take_deferred(h, k, owner) {
                 // (A group of another cache's goes to the spare: then there is no second.)
                 let spare = if draining && !g.stale_for(owner) {
                     take_deferred(h, k, owner)
