@@ -1364,6 +1364,35 @@ impl<S: Source> Heap<S> {
         n: usize,
         align: usize,
     ) -> Result<*mut u8, Misuse> {
+        // SAFETY: forwarded.
+        unsafe { self.realloc_in(p, n, align, false) }
+    }
+
+    /// [`Heap::realloc`] for a block that is appended to: a growth by at most an eighth of the
+    /// block gets an eighth more room than asked for, in place when the next block or the top
+    /// has it (else exactly `n` in place), or in the block it moves to. A string grown a few
+    /// bytes at a time then comes back every eighth of its length instead of every 16 bytes.
+    /// Any other request is served as by [`Heap::realloc`].
+    ///
+    /// # Safety
+    /// As for [`Heap::realloc`].
+    pub unsafe fn realloc_amortised(
+        &mut self,
+        p: *mut u8,
+        n: usize,
+        align: usize,
+    ) -> Result<*mut u8, Misuse> {
+        // SAFETY: forwarded.
+        unsafe { self.realloc_in(p, n, align, true) }
+    }
+
+    unsafe fn realloc_in(
+        &mut self,
+        p: *mut u8,
+        n: usize,
+        align: usize,
+        amortise: bool,
+    ) -> Result<*mut u8, Misuse> {
         // SAFETY: the helpers only touch memory of this heap.
         unsafe {
             if p.is_null() {
@@ -1394,16 +1423,40 @@ impl<S: Source> Heap<S> {
                 }
                 return Ok(q);
             }
+            // An append's growth (see `realloc_amortised`), unless it would make the block huge.
+            let roomy = n + n / 8;
+            let roomy = (amortise
+                && s > bs
+                && s - bs <= bs / 8
+                && roomy < self.cfg.huge_threshold
+                && roomy <= MAX_REQUEST)
+                .then_some(roomy);
             if aligned && n < self.cfg.huge_threshold {
                 if s <= bs {
                     self.shrink_block(b, s);
                     return Ok(p);
                 }
+                if let Some(r) = roomy {
+                    let rs = if align == 16 {
+                        request16(r)
+                    } else {
+                        request8(r)
+                    };
+                    if rs.is_some_and(|rs| self.grow_in_place(b, bs, rs)) {
+                        return Ok(p);
+                    }
+                }
                 if self.grow_in_place(b, bs, s) {
                     return Ok(p);
                 }
             }
-            let q = self.alloc(n, align);
+            let mut q = core::ptr::null_mut();
+            if let Some(r) = roomy {
+                q = self.alloc(r, align);
+            }
+            if q.is_null() {
+                q = self.alloc(n, align);
+            }
             if q.is_null() {
                 return Ok(q);
             }

@@ -253,6 +253,62 @@ fn realloc_shrinks_in_place_and_grows_into_the_next_free_block_or_top() {
 }
 
 #[test]
+fn amortised_realloc_gives_appends_an_eighth_more_room() {
+    let usable = |h: &Heap<ArraySource>, p: usize| h.usable_size(p as *mut u8).unwrap();
+    for amortise in [false, true] {
+        let grow = |h: &mut Heap<ArraySource>, p: usize, n: usize| {
+            // SAFETY: p is live; alignment 16.
+            let q = unsafe {
+                if amortise {
+                    h.realloc_amortised(p as *mut u8, n, 16)
+                } else {
+                    h.realloc(p as *mut u8, n, 16)
+                }
+            };
+            let q = q.unwrap() as usize;
+            h.check().unwrap();
+            q
+        };
+        let mut h = heap(1 << 20);
+        // At the top: a one-byte append past the block's end.
+        let p = alloc(&mut h, 800, 16);
+        let n = usable(&h, p) + 1;
+        assert_eq!(grow(&mut h, p, n), p, "grows into the top in place");
+        let room = usable(&h, p);
+        if amortise {
+            assert!(room >= n + n / 8, "an append at the top got {room} for {n}");
+        } else {
+            assert!(room < n + 16, "an exact growth got {room} for {n}");
+        }
+        // Doubling is exact either way.
+        let n = 2 * usable(&h, p);
+        assert_eq!(grow(&mut h, p, n), p);
+        assert!(usable(&h, p) < n + 16, "doubling got {} for {n}", usable(&h, p));
+        // Into a free neighbour with room for the eighth, then into one without it.
+        let a = alloc(&mut h, 400, 16);
+        let b = alloc(&mut h, 200, 16);
+        let c = alloc(&mut h, 300, 16);
+        let d = alloc(&mut h, 8, 16);
+        let _guard = alloc(&mut h, 8, 16);
+        free(&mut h, b);
+        free(&mut h, d);
+        let n = usable(&h, a) + 1;
+        assert_eq!(grow(&mut h, a, n), a, "grows into the freed neighbour in place");
+        let room = usable(&h, a);
+        assert_eq!(room >= n + n / 8, amortise, "{room} for {n}");
+        let n = usable(&h, c) + 1;
+        assert_eq!(grow(&mut h, c, n), c, "a neighbour without the eighth still serves");
+        assert!(usable(&h, c) < n + n / 8);
+        // A block that must move gets the eighth in its new place.
+        let n = usable(&h, c) + 1;
+        let q = grow(&mut h, c, n);
+        assert_ne!(q, c);
+        assert_eq!(usable(&h, q) >= n + n / 8, amortise);
+        free(&mut h, q);
+    }
+}
+
+#[test]
 fn realloc_failure_leaves_the_block_untouched() {
     let mut h = heap(32 * 1024);
     let p = alloc(&mut h, 100, 16);

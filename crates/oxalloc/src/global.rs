@@ -483,12 +483,21 @@ unsafe fn realloc_slow(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u
     let r = with_heap(|h| {
         let mut err = None;
         // SAFETY: the heap validates p; align is a power of two (callers).
-        let q = tcache::with_growth_policy(h, |h| match unsafe { h.realloc(p, n, align) } {
-            Ok(q) if q.is_null() => None,
-            Ok(q) => Some(q),
-            Err(m) => {
-                err = Some(m);
-                Some(core::ptr::null_mut())
+        // `malloc`'s blocks grow with room for appends; the classic face's grow exactly.
+        let q = tcache::with_growth_policy(h, |h| {
+            match unsafe {
+                if align == 16 {
+                    h.realloc_amortised(p, n, align)
+                } else {
+                    h.realloc(p, n, align)
+                }
+            } {
+                Ok(q) if q.is_null() => None,
+                Ok(q) => Some(q),
+                Err(m) => {
+                    err = Some(m);
+                    Some(core::ptr::null_mut())
+                }
             }
         });
         match err {
