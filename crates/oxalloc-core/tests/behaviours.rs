@@ -283,7 +283,11 @@ fn amortised_realloc_gives_appends_an_eighth_more_room() {
         // Doubling is exact either way.
         let n = 2 * usable(&h, p);
         assert_eq!(grow(&mut h, p, n), p);
-        assert!(usable(&h, p) < n + 16, "doubling got {} for {n}", usable(&h, p));
+        assert!(
+            usable(&h, p) < n + 16,
+            "doubling got {} for {n}",
+            usable(&h, p)
+        );
         // Into a free neighbour with room for the eighth, then into one without it.
         let a = alloc(&mut h, 400, 16);
         let b = alloc(&mut h, 200, 16);
@@ -293,11 +297,19 @@ fn amortised_realloc_gives_appends_an_eighth_more_room() {
         free(&mut h, b);
         free(&mut h, d);
         let n = usable(&h, a) + 1;
-        assert_eq!(grow(&mut h, a, n), a, "grows into the freed neighbour in place");
+        assert_eq!(
+            grow(&mut h, a, n),
+            a,
+            "grows into the freed neighbour in place"
+        );
         let room = usable(&h, a);
         assert_eq!(room >= n + n / 8, amortise, "{room} for {n}");
         let n = usable(&h, c) + 1;
-        assert_eq!(grow(&mut h, c, n), c, "a neighbour without the eighth still serves");
+        assert_eq!(
+            grow(&mut h, c, n),
+            c,
+            "a neighbour without the eighth still serves"
+        );
         assert!(usable(&h, c) < n + n / 8);
         // A block that must move gets the eighth in its new place.
         let n = usable(&h, c) + 1;

@@ -482,16 +482,17 @@ unsafe fn realloc_slow(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u
     }
     let r = with_heap(|h| {
         let mut err = None;
-        // SAFETY: the heap validates p; align is a power of two (callers).
         // `malloc`'s blocks grow with room for appends; the classic face's grow exactly.
         let q = tcache::with_growth_policy(h, |h| {
-            match unsafe {
+            // SAFETY: the heap validates p; align is a power of two (callers).
+            let r = unsafe {
                 if align == 16 {
                     h.realloc_amortised(p, n, align)
                 } else {
                     h.realloc(p, n, align)
                 }
-            } {
+            };
+            match r {
                 Ok(q) if q.is_null() => None,
                 Ok(q) => Some(q),
                 Err(m) => {
