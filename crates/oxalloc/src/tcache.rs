@@ -254,8 +254,17 @@ static LAST_ID: AtomicUsize = AtomicUsize::new(0);
 static DEAD_COUNT: AtomicUsize = AtomicUsize::new(0);
 /// The pthread key whose destructor flushes a thread's cache at exit (`u32::MAX`: none).
 static KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
-/// The list-link secret; its low four bits are the tag (set once, non-zero tag).
+/// The list-link secret (set once): its low four bits are a non-zero tag, its top byte neither
+/// 0x00 nor 0xFF.
 static SECRET: AtomicUsize = AtomicUsize::new(0b1010);
+
+/// The bits of a decoded list link that are always zero: a link is a 16-aligned address below
+/// 2^56 (user space, five-level paging included), or 0. A word whose decoding has any of them set
+/// is not a link: a freed block's first word is tested on these 12 bits, so the program's data
+/// rarely looks like a link (1 in 16 random words would on the four low bits alone, sending that
+/// many frees down the slow path; a pointer, a small integer or zeros never do, the secret's top
+/// byte being neither 0x00 nor 0xFF).
+const LINK_ZERO: usize = 0xFF00_0000_0000_000F;
 /// The range every cached block lies in: `[LO, LO + SPAN)`.
 static LO: AtomicUsize = AtomicUsize::new(0);
 static SPAN: AtomicUsize = AtomicUsize::new(0);
@@ -322,8 +331,10 @@ fn owned_block(p: usize) -> Option<(usize, *mut TCache)> {
 
 /// Sets up what caches need; called once from the allocator's initialisation.
 pub fn init() {
+    let r = os::random_u64() as usize;
+    let top = 1 + (r >> 56) % 254;
     SECRET.store(
-        (os::random_u64() as usize & !15) | 0b1010,
+        (r & 0x00FF_FFFF_FFFF_FFF0) | top << 56 | 0b1010,
         Ordering::Relaxed,
     );
     if let Some(k) = os::thread_key_create(thread_exit) {
@@ -450,7 +461,7 @@ fn in_range(p: usize) -> bool {
 #[inline(always)]
 fn looks_listed(w: usize) -> bool {
     let d = w ^ secret();
-    d & 15 == 0 && (d == 0 || in_range(d))
+    d & LINK_ZERO == 0 && (d == 0 || in_range(d))
 }
 
 /// The next block of a list, decoded from the first word of the listed block `p` with the
@@ -566,7 +577,7 @@ pub unsafe fn try_free(p: usize) -> bool {
         let s = (*tc).secret;
         // A first word with the link tag may be a listed block (double free): the slow path
         // looks closer.
-        if bin.count >= bin.limit || (read(p) ^ s) & 15 == 0 {
+        if bin.count >= bin.limit || (read(p) ^ s) & LINK_ZERO == 0 {
             return false;
         }
         write(p, bin.head ^ s);
@@ -608,7 +619,7 @@ pub unsafe fn realloc_fits(p: usize, n: usize) -> Option<*mut u8> {
     // SAFETY: forwarded; p's first word is read only after its header (p - 8) was.
     unsafe {
         let (tc, h) = cache_and_header(p)?;
-        if h >> OWNER_SHIFT != (*tc).owner || (read(p) ^ (*tc).secret) & 15 == 0 {
+        if h >> OWNER_SHIFT != (*tc).owner || (read(p) ^ (*tc).secret) & LINK_ZERO == 0 {
             return None; // another's block, or perhaps a listed (freed) one: look closer
         }
         let usable = (h & SIZE_MASK) - WORD;
