@@ -16,8 +16,8 @@
 //! A block a cache carved carries the cache's id in its header's owner field (bits 48..=63); the
 //! heap keeps it while the block is in use. Blocks in a bin or a remote list are "in use" for the
 //! heap; their first payload word is the list link, encoded as `next ^ SECRET`, whose low four
-//! bits are then `SECRET & 15` (a fixed non-zero tag): a second free of a listed block finds the
-//! tag and stops the process instead of corrupting a list. Headers are written under the heap's
+//! bits and top byte are then those of `SECRET` (a fixed tag, see `LINK_ZERO`): a second free of
+//! a listed block finds the tag and stops the process instead of corrupting a list. Headers are written under the heap's
 //! lock (the heap updates a block's flags when a neighbour changes), except the owner field of a
 //! block taken from another cache's group, which changes by one atomic `xor` (see `take_spare`).
 //!
@@ -331,15 +331,23 @@ fn owned_block(p: usize) -> Option<(usize, *mut TCache)> {
 
 /// Sets up what caches need; called once from the allocator's initialisation.
 pub fn init() {
-    let r = os::random_u64() as usize;
-    let top = 1 + (r >> 56) % 254;
-    SECRET.store(
-        (r & 0x00FF_FFFF_FFFF_FFF0) | top << 56 | 0b1010,
-        Ordering::Relaxed,
-    );
+    SECRET.store(make_secret(os::random_u64() as usize), Ordering::Relaxed);
     if let Some(k) = os::thread_key_create(thread_exit) {
         KEY.store(k as usize, Ordering::Release);
     }
+}
+
+/// The list-link secret made of the random word `r`: tag 0b1010, top byte from 0x01 to 0xFE.
+const fn make_secret(r: usize) -> usize {
+    let top = 1 + (r >> 56) % 254;
+    (r & 0x00FF_FFFF_FFFF_FFF0) | top << 56 | 0b1010
+}
+
+/// Whether `w`, a freed block's first word, may be a list link under the secret `s` (the block
+/// then may be listed already: the slow path looks closer). Always true for a link.
+#[inline(always)]
+fn may_be_link(w: usize, s: usize) -> bool {
+    (w ^ s) & LINK_ZERO == 0
 }
 
 #[inline(always)]
@@ -461,7 +469,7 @@ fn in_range(p: usize) -> bool {
 #[inline(always)]
 fn looks_listed(w: usize) -> bool {
     let d = w ^ secret();
-    d & LINK_ZERO == 0 && (d == 0 || in_range(d))
+    may_be_link(w, secret()) && (d == 0 || in_range(d))
 }
 
 /// The next block of a list, decoded from the first word of the listed block `p` with the
@@ -577,7 +585,7 @@ pub unsafe fn try_free(p: usize) -> bool {
         let s = (*tc).secret;
         // A first word with the link tag may be a listed block (double free): the slow path
         // looks closer.
-        if bin.count >= bin.limit || (read(p) ^ s) & LINK_ZERO == 0 {
+        if bin.count >= bin.limit || may_be_link(read(p), s) {
             return false;
         }
         write(p, bin.head ^ s);
@@ -619,7 +627,7 @@ pub unsafe fn realloc_fits(p: usize, n: usize) -> Option<*mut u8> {
     // SAFETY: forwarded; p's first word is read only after its header (p - 8) was.
     unsafe {
         let (tc, h) = cache_and_header(p)?;
-        if h >> OWNER_SHIFT != (*tc).owner || (read(p) ^ (*tc).secret) & LINK_ZERO == 0 {
+        if h >> OWNER_SHIFT != (*tc).owner || may_be_link(read(p), (*tc).secret) {
             return None; // another's block, or perhaps a listed (freed) one: look closer
         }
         let usable = (h & SIZE_MASK) - WORD;
@@ -1970,6 +1978,33 @@ pub fn totals() -> [u64; 9] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_always_look_like_links_and_program_data_rarely_does() {
+        let mut r = 0x9E37_79B9_7F4A_7C15usize;
+        for _ in 0..1000 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            let s = make_secret(r);
+            assert_eq!(s & 15, 0b1010);
+            assert!(s >> 56 != 0 && s >> 56 != 0xFF, "secret {s:#x}");
+            for next in [0, 16, 0x5555_5555_0000, (1 << 47) - 16, (1 << 56) - 16] {
+                assert!(may_be_link(next ^ s, s), "link to {next:#x}, secret {s:#x}");
+            }
+            // Zeros, small integers, negative ones, pointers (aligned or not): never.
+            for w in (0..4096).chain((1..4096).map(|i: usize| i.wrapping_neg())) {
+                assert!(!may_be_link(w, s), "{w:#x}, secret {s:#x}");
+                assert!(!may_be_link(0x7FFF_0000_0000 + w, s));
+            }
+            // Words of one repeated byte (memset data): at most one of the 256 (on four low
+            // bits alone, 16 would).
+            let alike = (0..256usize)
+                .filter(|&b| may_be_link(b * 0x0101_0101_0101_0101, s))
+                .count();
+            assert!(alike <= 1, "{alike} repeated-byte words, secret {s:#x}");
+        }
+    }
 
     #[test]
     fn every_medium_request_gets_the_smallest_class_that_holds_it() {
