@@ -316,6 +316,12 @@ pub fn malloc(n: usize) -> *mut u8 {
         }
         return tcache::alloc_slow(n);
     }
+    malloc_large(n)
+}
+
+/// `malloc` above the small sizes, out of line: the small path then needs no stack frame.
+#[inline(never)]
+fn malloc_large(n: usize) -> *mut u8 {
     // Medium sizes come from the thread caches once the process has threads (their point is
     // to keep threads off the heap's lock); a single-threaded program gets them from the heap,
     // where a freed block at once merges, splits and serves any smaller request.
