@@ -412,3 +412,10 @@ fn hardened_mode_puts_a_guard_page_after_huge_blocks() {
         "expected SIGSEGV at the guard page: {out}"
     );
 }
+
+#[test]
+fn cached_blocks_resized_to_8_mod_16_bytes_free_into_their_class() {
+    let exe = build("oddsize.c", &[]);
+    let out = run_preloaded(&exe, &[]);
+    assert!(out.contains("oddsize ok"), "{out}");
+}
