@@ -405,9 +405,7 @@ pub fn calloc(nmemb: usize, size: usize, align: usize, classic: bool) -> *mut u8
 /// `p` must not be used after this call.
 #[inline(always)]
 pub unsafe fn free(p: *mut u8, func: &str) {
-    if p.is_null() {
-        return;
-    }
+    // (A null `p` is never in a cache's range: the slow path returns at once.)
     // SAFETY: try_free checks that p is a block of this thread's cache before touching it.
     if unsafe { tcache::try_free(p as usize) } {
         return;
@@ -419,6 +417,9 @@ pub unsafe fn free(p: *mut u8, func: &str) {
 #[cold]
 #[inline(never)]
 unsafe fn free_slow(p: *mut u8, func: &str) {
+    if p.is_null() {
+        return;
+    }
     let e = os::errno();
     if crate::secure::on() {
         crate::secure::free(p, func);

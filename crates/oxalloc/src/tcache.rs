@@ -150,10 +150,15 @@ pub struct TCache {
     /// The owner field of the blocks this cache owns (`usize::MAX` for the disabled cache).
     owner: usize,
     /// Copies of SECRET and of the heap's range as of this cache's last refill (every block
-    /// this cache owns lies in it), so the fast paths read one cache line for them.
+    /// this cache owns lies in it), so the fast paths read one cache line for them. The range
+    /// is kept as its first 16-aligned address and its number of 16-byte units (see
+    /// `in_own_range`).
     secret: usize,
     lo: usize,
     span: usize,
+    /// `LINK_ZERO`, read from here by `free`'s fast path (an operand in memory instead of a
+    /// 64-bit constant loaded into a register: one instruction less).
+    link_zero: usize,
     /// Blocks the next refill of each bin carves: starts at one cache line's worth (one block
     /// from 64 bytes up) and doubles up to `limit`, so a size a program uses a few times
     /// takes little memory, and two threads' first blocks never share a cache line.
@@ -200,6 +205,7 @@ impl TCache {
             secret,
             lo: 0,
             span: 0,
+            link_zero: LINK_ZERO,
             bins,
             batch,
             id,
@@ -562,7 +568,7 @@ fn prefetch(addr: usize) {
 /// and its bin has room. Returns false when the slow path must handle `p`.
 ///
 /// # Safety
-/// `p` is non-null (anything else is checked).
+/// `p` is any pointer value (null and foreign pointers fail the range test before anything is read).
 #[inline(always)]
 pub unsafe fn try_free(p: usize) -> bool {
     let tc = tls::get() as *mut TCache;
@@ -572,7 +578,7 @@ pub unsafe fn try_free(p: usize) -> bool {
     // SAFETY: tc is this thread's cache; p - 8 is read only once p is known to lie in the range
     // of this cache's blocks (so it is heap memory).
     unsafe {
-        if p.wrapping_sub((*tc).lo) >= (*tc).span || !p.is_multiple_of(16) {
+        if !in_own_range(tc, p) {
             return false;
         }
         let h = read(p - WORD);
@@ -588,7 +594,7 @@ pub unsafe fn try_free(p: usize) -> bool {
         let s = (*tc).secret;
         // A first word with the link tag may be a listed block (double free): the slow path
         // looks closer.
-        if bin.count >= bin.limit || may_be_link(read(p), s) {
+        if bin.count >= bin.limit || (read(p) ^ s) & (*tc).link_zero == 0 {
             return false;
         }
         write(p, bin.head ^ s);
@@ -596,6 +602,33 @@ pub unsafe fn try_free(p: usize) -> bool {
         bin.count += 1;
     }
     true
+}
+
+/// Whether `p` is 16-aligned and inside the range of `tc`'s blocks (so `p - 8` is heap
+/// memory). The 16-byte units from the range's first 16-aligned address are counted with the
+/// offset's low four bits rotated to the top: a misaligned `p` then counts beyond any range, and
+/// one comparison tests both.
+///
+/// # Safety
+/// `tc` is a live cache.
+#[inline(always)]
+unsafe fn in_own_range(tc: *const TCache, p: usize) -> bool {
+    // SAFETY: per the contract.
+    unsafe { p.wrapping_sub((*tc).lo).rotate_right(4) < (*tc).span }
+}
+
+/// Sets `tc`'s range to the heap's `[lo, hi)` (see `in_own_range`): from the first 16-aligned
+/// address, whole 16-byte units (a 16-aligned address in the range is in these).
+///
+/// # Safety
+/// `tc` is the calling thread's cache.
+unsafe fn set_own_range(tc: *mut TCache, lo: usize, hi: usize) {
+    let lo16 = (lo + 15) & !15;
+    // SAFETY: per the contract.
+    unsafe {
+        (*tc).lo = lo16;
+        (*tc).span = hi.saturating_sub(lo16) >> 4;
+    }
 }
 
 /// The bin of blocks of `size` bytes (a multiple of 16 up to `16 * CLASSES`): its address is
@@ -627,7 +660,7 @@ unsafe fn cache_and_header(p: usize) -> Option<(*mut TCache, usize)> {
     }
     // SAFETY: tc is this thread's live cache; p - 8 is read only inside its range.
     unsafe {
-        if p.wrapping_sub((*tc).lo) >= (*tc).span || !p.is_multiple_of(16) {
+        if !in_own_range(tc, p) {
             return None;
         }
         Some((tc, read(p - WORD)))
@@ -792,8 +825,7 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
                 // carved blocks): a cache that only ever took groups would send every free the
                 // slow way.
                 let (lo, hi) = h.bounds();
-                (*tc).lo = lo;
-                (*tc).span = hi - lo;
+                set_own_range(tc, lo, hi);
                 // (A group of another cache's goes to the spare: then there is no second.)
                 let spare = if draining && !g.stale_for(owner) {
                     take_deferred(h, k, owner)
@@ -837,8 +869,7 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
             if lo < hi {
                 LO.store(lo, Ordering::Relaxed);
                 SPAN.store(hi - lo, Ordering::Relaxed);
-                (*tc).lo = lo;
-                (*tc).span = hi - lo;
+                set_own_range(tc, lo, hi);
             }
             Ok(got)
         });
