@@ -419,3 +419,10 @@ fn cached_blocks_resized_to_8_mod_16_bytes_free_into_their_class() {
     let out = run_preloaded(&exe, &[]);
     assert!(out.contains("oddsize ok"), "{out}");
 }
+
+#[test]
+fn free_leaves_errno_alone_on_every_path() {
+    let exe = build("freeerrno.c", &[]);
+    let out = run_preloaded(&exe, &[]);
+    assert!(out.contains("freeerrno ok"), "{out}");
+}

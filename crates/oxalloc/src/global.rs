@@ -420,6 +420,11 @@ unsafe fn free_slow(p: *mut u8, func: &str) {
     if p.is_null() {
         return;
     }
+    // Another thread's block: a lock-free push, no system call, errno untouched.
+    // SAFETY: free_remote checks the block before using it.
+    if !crate::secure::on() && unsafe { tcache::free_remote(p as usize, func) } {
+        return;
+    }
     let e = os::errno();
     if crate::secure::on() {
         crate::secure::free(p, func);
