@@ -426,3 +426,10 @@ fn free_leaves_errno_alone_on_every_path() {
     let out = run_preloaded(&exe, &[]);
     assert!(out.contains("freeerrno ok"), "{out}");
 }
+
+#[test]
+fn calloc_of_a_huge_block_leaves_its_fresh_pages_alone() {
+    let exe = build("callochuge.c", &[]);
+    let out = run_preloaded(&exe, &[]);
+    assert!(out.contains("callochuge ok"), "{out}");
+}

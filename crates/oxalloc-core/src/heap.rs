@@ -179,6 +179,16 @@ pub const fn request16(n: usize) -> Option<usize> {
     Some((n + WORD + 15) & !15)
 }
 
+/// Whether the in-use block whose payload is `p` is a huge block (a mapping of its own, made
+/// when it was allocated and unmapped when it is freed: never reused).
+///
+/// # Safety
+/// `p` is the payload of an in-use block of a heap.
+pub unsafe fn is_huge(p: usize) -> bool {
+    // SAFETY: per the contract, p - 8 is the block's header.
+    unsafe { read(p - WORD) & FLAGS == MMAPPED }
+}
+
 /// Where an address lies in the heap.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Place {
@@ -488,8 +498,10 @@ impl<S: Source> Heap<S> {
         // SAFETY: alloc returns null or a block with at least `usable` writable bytes.
         unsafe {
             let p = self.alloc(n, align);
-            if !p.is_null() {
-                // Memory from the source is not assumed to be zero (a harness may fill it).
+            // Memory from the source is not assumed to be zero (a harness may fill it), except
+            // a huge block's fresh mapping from a source whose mappings read as zero.
+            let fresh = !p.is_null() && is_huge(p as usize) && self.src.maps_zeroed();
+            if !p.is_null() && !fresh {
                 core::ptr::write_bytes(p, 0, self.usable_unchecked(p as usize));
             }
             p

@@ -23,6 +23,12 @@ pub unsafe trait Source {
     fn map(&mut self, _n: usize) -> Option<usize> {
         None
     }
+    /// Whether memory from [`Source::map`] reads as zero (fresh anonymous pages): `calloc` of a
+    /// block with a mapping of its own then writes nothing, and its untouched pages stay
+    /// unallocated. False by default (a test source fills what it hands out).
+    fn maps_zeroed(&self) -> bool {
+        false
+    }
     /// Gives back a range obtained from [`Source::map`] (whole, as mapped).
     fn unmap(&mut self, _addr: usize, _n: usize) -> bool {
         false

@@ -25,6 +25,10 @@ unsafe impl Source for BrkSource {
         oxalloc_os::map(n)
     }
 
+    fn maps_zeroed(&self) -> bool {
+        true // anonymous private mappings
+    }
+
     fn unmap(&mut self, addr: usize, n: usize) -> bool {
         oxalloc_os::unmap(addr, n)
     }
