@@ -433,3 +433,10 @@ fn calloc_of_a_huge_block_leaves_its_fresh_pages_alone() {
     let out = run_preloaded(&exe, &[]);
     assert!(out.contains("callochuge ok"), "{out}");
 }
+
+#[test]
+fn realloc_of_a_huge_block_moves_its_pages_instead_of_copying() {
+    let exe = build("hugerealloc.c", &[]);
+    let out = run_preloaded(&exe, &[]);
+    assert!(out.contains("hugerealloc ok"), "{out}");
+}

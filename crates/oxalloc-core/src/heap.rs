@@ -1069,6 +1069,51 @@ impl<S: Source> Heap<S> {
         p as *mut u8
     }
 
+    /// Resizes the huge block whose mapping is `m` and payload `p` to `n` bytes by resizing the
+    /// mapping (the payload keeps its offset in it, so its alignment), updating the huge list
+    /// and the statistics. The new payload, or `None` (nothing changed: the caller copies).
+    /// Without guard pages only (the guard would have to move too).
+    unsafe fn remap_huge(&mut self, m: usize, p: usize, n: usize) -> Option<usize> {
+        // SAFETY: m is a live mapping in the huge list, p its payload; after a move, the list
+        // links and header are rewritten at the new place before anything else reads them.
+        unsafe {
+            let page = self.src.page_size();
+            let off = p - m;
+            if n > MAX_REQUEST - off - page {
+                return None;
+            }
+            let size = size_of_header(read(p - WORD));
+            let old_len = p - WORD + size - m;
+            let new_len = (off + n + page - 1) & !(page - 1);
+            if new_len == old_len {
+                return Some(p);
+            }
+            let m2 = self.src.remap(m, old_len, new_len)?;
+            let p2 = m2 + off;
+            let size2 = m2 + new_len - (p2 - WORD);
+            write(p2 - WORD, size2 | MMAPPED);
+            write(m2 + 2 * WORD, p2);
+            if m2 != m {
+                let (prev, next) = (read(m2), read(m2 + WORD));
+                if prev != 0 {
+                    write(prev + WORD, m2);
+                } else {
+                    self.huge = m2;
+                }
+                if next != 0 {
+                    write(next, m2);
+                }
+                // A later free of the old address is a double free, not a foreign pointer.
+                self.unmapped[self.unmapped_next % 8] = p;
+                self.unmapped_next += 1;
+            }
+            self.stats.mapped_bytes = self.stats.mapped_bytes - old_len + new_len;
+            self.stats.huge_bytes = self.stats.huge_bytes - size + size2;
+            self.stats.on_resize(size, size2);
+            Some(p2)
+        }
+    }
+
     /// Unmaps the huge block at mapping `m`.
     unsafe fn free_huge(&mut self, m: usize) {
         // SAFETY: m is a live mapping in the huge list.
@@ -1427,6 +1472,12 @@ impl<S: Source> Heap<S> {
                 // Keep the mapping while the new size uses at least half of it.
                 if aligned && s <= bs && s >= bs / 2 {
                     return Ok(p);
+                }
+                // A block that stays huge: its mapping is resized, the pages moved, not copied.
+                if align <= 16 && n >= self.cfg.huge_threshold && !self.cfg.guard_pages {
+                    if let Some(q) = self.remap_huge(m, p as usize, n) {
+                        return Ok(q as *mut u8);
+                    }
                 }
                 let q = self.alloc(n, align);
                 if !q.is_null() {

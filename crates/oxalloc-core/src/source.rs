@@ -29,6 +29,12 @@ pub unsafe trait Source {
     fn maps_zeroed(&self) -> bool {
         false
     }
+    /// Resizes a range obtained from [`Source::map`] (whole, as mapped) from `old` to `new`
+    /// bytes (multiples of [`Source::page_size`]), moving it if it must, its contents kept (the
+    /// part that fits). The new start, or `None` with the range unchanged: the caller copies.
+    fn remap(&mut self, _addr: usize, _old: usize, _new: usize) -> Option<usize> {
+        None
+    }
     /// Gives back a range obtained from [`Source::map`] (whole, as mapped).
     fn unmap(&mut self, _addr: usize, _n: usize) -> bool {
         false

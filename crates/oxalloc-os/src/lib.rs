@@ -131,6 +131,15 @@ pub fn unmap(addr: usize, len: usize) -> bool {
     unsafe { libc::munmap(addr as *mut libc::c_void, len) == 0 }
 }
 
+/// Resizes the mapping `[addr, addr + old)` to `new` bytes (`mremap` with `MREMAP_MAYMOVE`):
+/// the kernel moves its pages instead of copying them. The new start, or `None` (the mapping is
+/// then unchanged).
+pub fn remap(addr: usize, old: usize, new: usize) -> Option<usize> {
+    // SAFETY: the caller owns the whole mapping and updates every reference to it.
+    let p = unsafe { libc::mremap(addr as *mut libc::c_void, old, new, libc::MREMAP_MAYMOVE) };
+    (p != libc::MAP_FAILED).then_some(p as usize)
+}
+
 /// Makes `[addr, addr + len)` inaccessible (`mprotect(PROT_NONE)`): a guard page.
 pub fn protect_none(addr: usize, len: usize) -> bool {
     // SAFETY: the caller owns the range (part of its own mapping) and never touches it again.

@@ -29,6 +29,10 @@ unsafe impl Source for BrkSource {
         true // anonymous private mappings
     }
 
+    fn remap(&mut self, addr: usize, old: usize, new: usize) -> Option<usize> {
+        oxalloc_os::remap(addr, old, new)
+    }
+
     fn unmap(&mut self, addr: usize, n: usize) -> bool {
         oxalloc_os::unmap(addr, n)
     }
