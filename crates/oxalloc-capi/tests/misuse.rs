@@ -140,8 +140,13 @@ fn status_text(s: ExitStatus) -> String {
 /// Cases run in the hardened mode (`OXALLOC_SECURE=1`): an overflow out of a small block that
 /// a thread cache takes back without looking at its neighbour is caught there by the canary when
 /// the block itself is freed (in the default mode, when the overwritten neighbour is freed); a
-/// sized free of a pointer never handed out, which the hardened checks must name as `free_sized`.
-const HARDENED_CASES: &[&str] = &["overflow_canary_hardened", "free_sized_invalid_hardened"];
+/// sized free of a pointer never handed out, which the hardened checks must name as `free_sized`;
+/// a huge block freed twice with a block of its size allocated in between (its quarantine).
+const HARDENED_CASES: &[&str] = &[
+    "overflow_canary_hardened",
+    "free_sized_invalid_hardened",
+    "double_free_huge_reused_hardened",
+];
 
 /// Runs one case, under oxalloc when `preload`, else under the system malloc; a child that
 /// does not end within 30 s is killed.
@@ -275,6 +280,7 @@ misuse_cases! {
     double_free_delayed: DoubleFree in "free";
     double_free_large: DoubleFree in "free";
     double_free_huge: DoubleFree in "free";
+    double_free_huge_reused_hardened: DoubleFree in "free";
     double_free_other_thread: DoubleFree in "free";
     double_free_other_thread_back: DoubleFree in "free";
     double_free_thread_exited: DoubleFree in "free";

@@ -5,8 +5,9 @@
 //!   end is reported even when the next block's header was not reached);
 //! - freed memory filled with `0xDF` (a use after free reads garbage, not old data);
 //! - a quarantine: the last 256 freed blocks are given back to the heap only later, so memory
-//!   is not reused at once (and a second free of a quarantined block is a double free); huge
-//!   blocks (a mapping of their own) are unmapped at once instead, so a use after free faults;
+//!   is not reused at once (and a second free of a quarantined block is a double free); a
+//!   quarantined huge block's whole pages are given back and made inaccessible (a use after
+//!   free faults; nothing stays resident);
 //! - thread caches off (a block is checked on every free);
 //! - a guard page (no access) after every huge block's mapping.
 //!
@@ -97,19 +98,24 @@ fn check(p: *mut u8, func: &str) -> usize {
 pub fn free(p: *mut u8, func: &str) {
     let u = check(p, func);
     // SAFETY: p is a valid in-use block (checked).
-    if unsafe { oxalloc_core::heap::is_huge(p as usize) } {
-        // A huge block is unmapped at once: a use after free faults, which beats reading 0xDF,
-        // and a second free is a double free (the heap remembers recent unmaps). Filled and
-        // quarantined, each such block stayed resident: a 100 MiB buffer grown by `realloc`
-        // in 20 steps made 5.4 GiB resident.
-        // SAFETY: the heap validates p again before unmapping it.
-        if let Err(m) = global::with_heap(|h| unsafe { h.free(p) }) {
-            misuse(m, func);
+    let fill = if unsafe { oxalloc_core::heap::is_huge(p as usize) } {
+        // A huge block's whole pages go back to the kernel and become inaccessible while it
+        // is quarantined: a use after free there faults, and its memory is not resident (filled
+        // instead, each such block stayed resident: a 100 MiB buffer grown by `realloc` in 20
+        // steps made 5.4 GiB resident). Its first page, with the header the heap reads when
+        // the block leaves the quarantine, is filled as any block.
+        let start = (p as usize + 4095) & !4095;
+        let end = (p as usize + u) & !4095;
+        if end > start {
+            os::advise_free(start, end - start);
+            os::protect_none(start, end - start);
         }
-        return;
-    }
+        u.min(start - p as usize)
+    } else {
+        u
+    };
     // SAFETY: the user's part of the block (u bytes) is no longer used.
-    unsafe { core::ptr::write_bytes(p, 0xDF, u) };
+    unsafe { core::ptr::write_bytes(p, 0xDF, fill) };
     let evicted = global::with_heap(|_| {
         // SAFETY: the ring is used under the heap's lock.
         unsafe {

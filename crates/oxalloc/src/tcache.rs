@@ -970,8 +970,8 @@ pub unsafe fn free_remote(p: usize, func: &str) -> bool {
 }
 
 /// Pushes the block `p` of bin `k` (0: no bin) onto cache `ot`'s remote list with one CAS.
-/// False, and `p` untouched, when the bin's list holds as many blocks as its packed length
-/// can count.
+/// False, with `p`'s first word 0, when the bin's list holds as many blocks as its packed
+/// length can count.
 ///
 /// # Safety
 /// `p` is an unused block owned by `ot`, a live cache; `s` is the secret.
@@ -986,6 +986,9 @@ unsafe fn remote_push(ot: *mut TCache, p: usize, k: usize, s: usize) -> bool {
         let mut old = head.load(Ordering::Relaxed);
         loop {
             if k != 0 && old >> 48 == REMOTE_MAX {
+                // (A failed CAS may have left a link in p: cleared, or a later look at p would
+                // take it for a listed block.)
+                write(p, 0);
                 return false;
             }
             write(p, (old & LIST_PTR) ^ s);

@@ -95,6 +95,18 @@ static void double_free_huge(void) {
     free(OPAQUE(p));
 }
 
+/* Hardened mode: a huge block freed, a block of the same size allocated (the kernel would hand
+ * the same addresses back if the first were unmapped), then the first freed again: the
+ * quarantine still holds it, so it is a double free, not a free of the new block. */
+static void double_free_huge_reused_hardened(void) {
+    char *p = xmalloc(100 << 20);
+    free(p);
+    char *q = xmalloc(100 << 20);
+    q[0] = 1;
+    addr(p);
+    free(OPAQUE(p));
+}
+
 static void double_free_small_cached(void) {
     char *p = xmalloc(16);
     free(p);
@@ -622,6 +634,7 @@ static const struct kase cases[] = {
     CASE(double_free_delayed),
     CASE(double_free_large),
     CASE(double_free_huge),
+    CASE(double_free_huge_reused_hardened),
     CASE(double_free_other_thread),
     CASE(double_free_other_thread_back),
     CASE(double_free_thread_exited),
