@@ -73,6 +73,10 @@ pub(crate) fn tune_lock(threads: usize) {
 /// Runs `f` with the heap locked.
 #[inline(always)]
 pub(crate) fn with_heap<R>(f: impl FnOnce(&mut ProcessHeap) -> R) -> R {
+    // Every system call of the allocator happens in here (the futex wait, brk, mmap, madvise):
+    // errno is kept, so that `free` leaves it alone on every path and a `malloc` that succeeds
+    // does not change it. (Callers set ENOMEM after this returns.)
+    let e = os::errno();
     ensure_init();
     GLOBAL.lock.lock();
     // Counted under the lock: a plain load and store, no atomic read-modify-write.
@@ -88,6 +92,7 @@ pub(crate) fn with_heap<R>(f: impl FnOnce(&mut ProcessHeap) -> R) -> R {
     if MAP_PENDING.load(Ordering::Relaxed) != 0 {
         map_pending();
     }
+    os::set_errno(e);
     r
 }
 
@@ -427,17 +432,15 @@ unsafe fn free_slow(p: *mut u8, func: &str) {
     if p.is_null() {
         return;
     }
-    // Another thread's block: a lock-free push, no system call, errno untouched.
-    // SAFETY: free_remote checks the block before using it.
-    if !crate::secure::on() && unsafe { tcache::free_remote(p as usize, func) } {
-        return;
-    }
-    let e = os::errno();
     if crate::secure::on() {
+        // (The hardened mode also calls madvise and mprotect outside the heap's lock.)
+        let e = os::errno();
         crate::secure::free(p, func);
         os::set_errno(e);
         return;
     }
+    // errno is kept by `with_heap`, where every system call happens; another thread's block
+    // goes onto its remote list without one.
     // SAFETY: free_slow validates the header before using the block.
     if !unsafe { tcache::free_slow(p as usize, func) } {
         // SAFETY: the heap validates p before touching the block.
@@ -445,7 +448,6 @@ unsafe fn free_slow(p: *mut u8, func: &str) {
             misuse(m, func);
         }
     }
-    os::set_errno(e);
 }
 
 /// Resizes `p` to `n` bytes (C semantics: null `p` allocates; `n == 0` frees and returns null).

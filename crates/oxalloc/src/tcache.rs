@@ -944,31 +944,6 @@ pub unsafe fn free_slow(p: usize, func: &str) -> bool {
     true
 }
 
-/// `free` of another live thread's cached block, lock-free: pushed onto its owner's remote list
-/// for the block's bin. False for anything else (the caller's own block, an exited thread's, a
-/// foreign pointer, a full list), which [`free_slow`] then handles. It makes no system call,
-/// so `free`'s slow path need not save `errno` around it (`prodcons`: `__errno_location` was 2%
-/// of the samples).
-///
-/// # Safety
-/// `p` is non-null (anything else is checked before use).
-pub unsafe fn free_remote(p: usize, func: &str) -> bool {
-    let Some((h, ot)) = owned_block(p) else {
-        return false;
-    };
-    // SAFETY: p is an in-use block owned by cache `ot` (its header says so).
-    unsafe {
-        if looks_listed(read(p)) {
-            global::misuse(oxalloc_core::Misuse::DoubleFree(p), func);
-        }
-        let tc = tls::get() as *mut TCache;
-        if core::ptr::eq(ot, tc) || (*ot).state.load(Ordering::Acquire) == DEAD {
-            return false;
-        }
-        remote_push(ot, p, bin_of_block(h & SIZE_MASK), secret())
-    }
-}
-
 /// Pushes the block `p` of bin `k` (0: no bin) onto cache `ot`'s remote list with one CAS.
 /// False, with `p`'s first word 0, when the bin's list holds as many blocks as its packed
 /// length can count.
