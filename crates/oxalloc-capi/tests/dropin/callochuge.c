@@ -3,17 +3,7 @@
  * memory must grow by far less, and every page read must be zero — also after a huge block of
  * the same size was filled with 0xFF and freed (no dirty memory handed out as zeroed). */
 #include <string.h>
-#include <unistd.h>
 #include "check.h"
-
-static long resident_kib(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    CHECK(f, "open statm");
-    long size = 0, res = 0;
-    CHECK(fscanf(f, "%ld %ld", &size, &res) == 2, "read statm");
-    fclose(f);
-    return res * (sysconf(_SC_PAGESIZE) / 1024);
-}
 
 int main(void) {
     const size_t n = (size_t)256 << 20;

@@ -3,6 +3,7 @@
 #define CHECK_H
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #define CHECK(cond, ...)                                                                   \
     do {                                                                                   \
         if (!(cond)) {                                                                     \
@@ -12,4 +13,13 @@
             exit(1);                                                                       \
         }                                                                                  \
     } while (0)
+/* The process's resident memory in KiB (/proc/self/statm). */
+static inline long resident_kib(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    CHECK(f, "open statm");
+    long size = 0, res = 0;
+    CHECK(fscanf(f, "%ld %ld", &size, &res) == 2, "read statm");
+    fclose(f);
+    return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
 #endif

@@ -5,17 +5,7 @@
  * heap checker passes, they are freed after the moved one). */
 #include <dlfcn.h>
 #include <string.h>
-#include <unistd.h>
 #include "check.h"
-
-static long resident_mib(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    CHECK(f, "open statm");
-    long size = 0, res = 0;
-    CHECK(fscanf(f, "%ld %ld", &size, &res) == 2, "read statm");
-    fclose(f);
-    return res * sysconf(_SC_PAGESIZE) / (1 << 20);
-}
 
 int main(void) {
     int (*check)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "oxalloc_check");
@@ -26,7 +16,7 @@ int main(void) {
     before[0] = 7;
     after[0] = 9;
     for (int i = 0; i < 4096; i++) p[i] = (unsigned char)i;
-    long base = resident_mib();
+    long base = resident_kib() / 1024;
     for (int step = 0; step < 20; step++) {
         p[n - 1] = (unsigned char)step;
         n += (size_t)16 << 20;
@@ -35,7 +25,7 @@ int main(void) {
         CHECK(p[n - ((size_t)16 << 20) - 1] == (unsigned char)step, "step %d: last byte lost", step);
         for (int i = 0; i < 4096; i++) CHECK(p[i] == (unsigned char)i, "step %d: byte %d lost", step, i);
     }
-    long grown = resident_mib() - base;
+    long grown = resident_kib() / 1024 - base;
     CHECK(grown < 64, "growing by 320 MiB made %ld MiB resident (copying)", grown);
     p = realloc(p, (size_t)70 << 20);
     CHECK(p, "shrink");
