@@ -934,50 +934,33 @@ pub unsafe fn free_slow(p: usize, func: &str) -> bool {
                 }
                 return true;
             }
-            if !remote_push(ot, p, k, s) {
-                // The list's packed length cannot count more: this one goes to the heap
-                // (the owner takes the list as a bin of exactly that many blocks).
-                global::with_heap(|heap| heap.free_owned(p));
+            let head = if k == 0 {
+                &(*ot).remote.head
+            } else {
+                &(*ot).remote.class[k]
+            };
+            let mut old = head.load(Ordering::Relaxed);
+            loop {
+                if k != 0 && old >> 48 == REMOTE_MAX {
+                    // The list's packed length cannot count more: this one goes to the heap
+                    // (the owner takes the list as a bin of exactly that many blocks).
+                    global::with_heap(|heap| heap.free_owned(p));
+                    break;
+                }
+                write(p, (old & LIST_PTR) ^ s);
+                let new = if k == 0 {
+                    p
+                } else {
+                    p | ((old >> 48) + 1) << 48
+                };
+                match head.compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed) {
+                    Ok(_) => break,
+                    Err(cur) => old = cur,
+                }
             }
         }
     }
     true
-}
-
-/// Pushes the block `p` of bin `k` (0: no bin) onto cache `ot`'s remote list with one CAS.
-/// False, with `p`'s first word 0, when the bin's list holds as many blocks as its packed
-/// length can count.
-///
-/// # Safety
-/// `p` is an unused block owned by `ot`, a live cache; `s` is the secret.
-unsafe fn remote_push(ot: *mut TCache, p: usize, k: usize, s: usize) -> bool {
-    // SAFETY: per the contract; the list words are atomics.
-    unsafe {
-        let head = if k == 0 {
-            &(*ot).remote.head
-        } else {
-            &(*ot).remote.class[k]
-        };
-        let mut old = head.load(Ordering::Relaxed);
-        loop {
-            if k != 0 && old >> 48 == REMOTE_MAX {
-                // (A failed CAS may have left a link in p: cleared, or a later look at p would
-                // take it for a listed block.)
-                write(p, 0);
-                return false;
-            }
-            write(p, (old & LIST_PTR) ^ s);
-            let new = if k == 0 {
-                p
-            } else {
-                p | ((old >> 48) + 1) << 48
-            };
-            match head.compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed) {
-                Ok(_) => return true,
-                Err(cur) => old = cur,
-            }
-        }
-    }
 }
 
 /// Blocks an exited thread's cache owned that this thread freed, adopted in batches of this
