@@ -1298,14 +1298,22 @@ impl Group {
 const GROUPS: usize = 256;
 
 /// In a single-threaded process whose partial merges join most blocks with free neighbours
-/// (`joins >= EARLY_JOINS`), a class's ring that holds this many groups merges its oldest as a
-/// new one comes (a longer ring is not cut back; overflow stacks are left alone). The average
+/// (`joins >= EARLY_JOINS`), a class's ring that holds this many groups merges its
+/// `EARLY_BATCH` oldest as a new one comes (a longer ring is not cut back; overflow stacks are
+/// left alone). The average
 /// is the whole process's, and only partial merges move it (the early merges would pull it
 /// down: their groups' neighbours are often still deferred); a program whose frees become
 /// scattered after it switched on keeps merging early until partial merges say otherwise.
 const EARLY_GROUPS: usize = 16;
 /// See [`EARLY_GROUPS`].
 const EARLY_JOINS: u32 = 400;
+/// Groups an early merge takes at once. Their lists are walked in step, one lane each (see
+/// `free_lists_locked`): merged one at a time, a group's walk was a chain of cache misses that
+/// nothing overlapped (CPython: 7% of the samples in `free_lists_locked`, 84% of them on the
+/// load of the next link). Eight at once: the merging functions' samples 718 -> 485 of about
+/// 4,800; the ring then holds 8 to 16 groups instead of 16.
+const EARLY_BATCH: usize = 8;
+const _: () = assert!(EARLY_BATCH <= EARLY_GROUPS && EARLY_BATCH <= LANES);
 
 /// Blocks that caches gave back, by class, not merged into the heap yet: a full bin's spare list
 /// goes here as one group (no merging, no list walk under the lock), and the next refill of that
@@ -1395,9 +1403,13 @@ unsafe fn defer_locked(
 ) {
     let d = deferred(heap);
     if d.len[k] >= EARLY_GROUPS && d.joins >= EARLY_JOINS && os::single_threaded() {
-        let old = d.pop_oldest(k);
-        // SAFETY: a deferred group is a list of unused cache-owned blocks.
-        unsafe { free_list_locked(heap, old.head) };
+        // The oldest few at once: their lists are walked in step (see `free_lists_locked`).
+        let mut heads = [0usize; EARLY_BATCH];
+        for h in heads.iter_mut() {
+            *h = d.pop_oldest(k).head;
+        }
+        // SAFETY: deferred groups are lists of unused cache-owned blocks.
+        unsafe { free_lists_locked(heap, &heads) };
     }
     let d = deferred(heap);
     if d.len[k] == GROUPS {
