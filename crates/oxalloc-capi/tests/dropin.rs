@@ -294,6 +294,20 @@ fn a_bin_that_swings_between_empty_and_full_grows_its_limit() {
 }
 
 #[test]
+fn a_bin_that_swings_takes_its_group_back_from_the_stash_without_the_lock() {
+    let err = run_with_stats("stash.c");
+    // 10,000 rounds that each give a group back and take one: about 20,000 trips under the lock
+    // through the deferred groups, a dozen through the stash.
+    let taken = stat(&err, "lock taken");
+    assert!(
+        taken < 2_000,
+        "the heap's lock was taken {taken} times:\n{err}"
+    );
+    // The second thread's refill took the first's stashed group (none was deferred).
+    assert!(stat(&err, "groups moved") >= 1, "{err}");
+}
+
+#[test]
 fn bulk_phases_move_two_groups_per_trip() {
     let err = run_with_stats("phases.c");
     // Five rounds of 50,000 allocations of 48 bytes, then 50,000 frees: one trip under the lock

@@ -6,9 +6,11 @@
 //! free(p) owned here -> push p's bin                            (no lock, no atomic)
 //! free(p) owned by T -> push T.remote[p's bin] (one CAS)        (no lock)
 //! empty bin          -> its spare list, else the remote list of its class, else drain the
-//!                       other remote frees, else a deferred group, else carve a batch (lock)
-//! full bin           -> the list becomes the spare; the old spare becomes a deferred group
-//!                       (lock, no merging, no list walked)
+//!                       other remote frees, else the class's stash (no lock), else a deferred
+//!                       group (another cache's stash last), else carve a batch (lock)
+//! full bin           -> the list becomes the spare; the old spare goes to the class's stash
+//!                       when it is free (no lock), else becomes a deferred group (lock, no
+//!                       merging, no list walked)
 //! heap cannot serve  -> merge the deferred groups, then give this cache's blocks back, then
 //!                       grow (lock); the pages grown are faulted in after the lock (small bins)
 //! ```
@@ -26,7 +28,10 @@
 //! payload, and its owner field names this cache — except the blocks of a spare marked mixed, and
 //! rarely a block whose owner change a racing flag write undid (it names a cache that once owned
 //! it, and is freed as that cache's: slower, still correct); a block in bin `k` (or `remote.class[k]`) has a size from `bin_size(k)` up to the
-//! next class; `TABLE[id]` points to the cache with that id for the life of the process.
+//! next class; `stash[k]` is 0 or one list of class `k` blocks whose owner fields all name this
+//! cache, with its length packed in (it changes only by an atomic store of the owner into an
+//! empty slot, or by a swap to 0); `TABLE[id]` points to the cache with that id for the life of
+//! the process.
 
 use crate::global;
 use crate::tls;
@@ -96,6 +101,8 @@ struct CacheStats {
     refills: AtomicU64,
     flushes: AtomicU64,
     remote_in: AtomicU64,
+    /// Groups taken back from the stash (see `TCache::stash`).
+    stash_takes: AtomicU64,
 }
 
 const ALIVE: u8 = 1;
@@ -184,6 +191,12 @@ pub struct TCache {
     /// linked through the groups' head blocks. Touched only with the heap lock held (atomics
     /// only so that the cache stays shareable; plain loads and stores suffice).
     over: [AtomicUsize; NBINS],
+    /// Per class: the last group this cache gave back, kept here instead of in the deferred
+    /// ring when the slot was free (head in bits 0..48, count in 48..64, as a per-bin remote
+    /// list; 0: none). The owner puts and takes it without the heap's lock; any thread holding
+    /// the lock may take it to merge it (before the heap grows, on `malloc_trim`, when idle).
+    /// Taken by an atomic swap either way, so each group goes one way. See [`free_own_slow`].
+    stash: [AtomicUsize; NBINS],
 }
 
 /// The cache of a thread that is exiting (or could not get one): matches no block and has no
@@ -218,7 +231,9 @@ impl TCache {
                 refills: AtomicU64::new(0),
                 flushes: AtomicU64::new(0),
                 remote_in: AtomicU64::new(0),
+                stash_takes: AtomicU64::new(0),
             },
+            stash: [const { AtomicUsize::new(0) }; NBINS],
             remote: Remote::EMPTY,
             adopt: 0,
             adopt_count: 0,
@@ -786,6 +801,22 @@ fn bin_slow(n: usize, k: usize) -> *mut u8 {
         if (*tc).remote.head.load(Ordering::Relaxed) != 0 {
             drain_remote(tc);
         }
+        // The group this bin gave back last, unless a thread merged it meanwhile.
+        if (*tc).stash[k].load(Ordering::Relaxed) != 0 && (*tc).bins[k].head == 0 {
+            let v = (*tc).stash[k].swap(0, Ordering::Acquire);
+            if v != 0 {
+                let bin = &mut (*tc).bins[k];
+                bin.head = v & LIST_PTR;
+                bin.count = (v >> 48) as u32;
+                bin.refilled = true;
+                (*tc).stats.refills.fetch_add(1, Ordering::Relaxed);
+                (*tc).stats.stash_takes.fetch_add(1, Ordering::Relaxed);
+                let p = pop(k);
+                if !p.is_null() {
+                    return p;
+                }
+            }
+        }
         if refill(tc, k) {
             let p = pop(k);
             return if p.is_null() { take_spare(tc, k) } else { p };
@@ -1050,6 +1081,14 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
             // phase costs half the trips under the lock.
             let filling = !(*tc).bins[k].refilled;
             adapt_limit(tc, k);
+            // A bin that swings between full and empty gives a group back and soon takes one:
+            // its own, from the stash, without the lock (`mixed`: two trips under the lock per
+            // swing before). A bin being filled gives back for good: the deferred ring.
+            if !filling && !old_mixed && (*tc).stash[k].load(Ordering::Relaxed) == 0 {
+                debug_assert!((old_count as usize) <= REMOTE_MAX);
+                (*tc).stash[k].store(old | (old_count as usize) << 48, Ordering::Release);
+                return;
+            }
             let owner = (*tc).owner;
             let bin = &mut (*tc).bins[k];
             let (more, more_count, more_mixed) = if filling {
@@ -1131,7 +1170,7 @@ unsafe fn flush_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
     // SAFETY: tc's bins belong to the calling thread (or to a dead thread); the heap is locked.
     unsafe {
         // Every list at once, so that they are walked in step (see `free_lists_locked`).
-        let mut lists = [0usize; 2 * NBINS + NBINS + 2];
+        let mut lists = [0usize; 2 * NBINS + NBINS + 2 + NBINS];
         let mut n = 0;
         for k in 1..NBINS {
             let bin = &mut (*tc).bins[k];
@@ -1149,6 +1188,13 @@ unsafe fn flush_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
             lists[n] = l;
             n += 1;
         });
+        for k in 1..NBINS {
+            let v = (*tc).stash[k].swap(0, Ordering::Acquire);
+            if v != 0 {
+                lists[n] = v & LIST_PTR;
+                n += 1;
+            }
+        }
         lists[n] = core::mem::take(&mut (*tc).adopt);
         n += 1;
         (*tc).adopt_count = 0;
@@ -1184,7 +1230,11 @@ unsafe fn retire_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
             bin.limit = batch_and_limit(k).1;
             bin.refilled = false;
             let v = (*tc).remote.class[k].swap(0, Ordering::Acquire);
+            let st = (*tc).stash[k].swap(0, Ordering::Acquire);
+            // (The stash first: it was given back before the spare and the list, and a thread
+            // that adopts the cache takes the newest first.)
             for (l, n, m) in [
+                (st & LIST_PTR, st >> 48, false),
                 (head, count as usize, false),
                 (spare, spare_count as usize, spare_mixed),
                 (v & LIST_PTR, v >> 48, false),
@@ -1548,8 +1598,11 @@ fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Opti
         g
     } else if n > 0 {
         d.remove(k, n - 1)
+    } else if let Some(g) = d.pop_over(k) {
+        g
     } else {
-        d.pop_over(k)?
+        // Last, another cache's stash: blocks it gave back, rather than memory carved anew.
+        steal_stash(k, owner)?
     };
     d.used = true;
     if g.id() == owner {
@@ -1628,11 +1681,12 @@ unsafe fn adopt_group(tc: *mut TCache, k: usize, g: Group) {
     }
 }
 
-/// Merges every deferred group into the heap (heap locked). Returns whether there were any.
+/// Merges every deferred group into the heap (heap locked), the caches' stashes included.
+/// Returns whether there were any.
 pub fn merge_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
     let any = merge_some_deferred_locked(heap);
     while merge_some_deferred_locked(heap) {}
-    any
+    merge_stashes_locked(heap) | any
 }
 
 /// Merges the oldest deferred groups, class after class from where the last call stopped, until
@@ -1720,17 +1774,73 @@ pub fn purge_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
     merge_deferred_locked(heap)
 }
 
-/// Bytes held in the bins of `tc`.
+/// Bytes held in the bins and the stash of `tc`.
 unsafe fn cached_bytes(tc: *mut TCache) -> usize {
     // SAFETY: tc is the calling thread's cache.
     unsafe {
         (*tc)
             .bins
             .iter()
+            .zip((*tc).stash.iter())
             .enumerate()
-            .map(|(k, b)| (b.count + b.spare_count) as usize * if k == 0 { 0 } else { bin_size(k) })
+            .map(|(k, (b, st))| {
+                let n = (b.count + b.spare_count) as usize + (st.load(Ordering::Relaxed) >> 48);
+                n * if k == 0 { 0 } else { bin_size(k) }
+            })
             .sum()
     }
+}
+
+/// Takes class `k`'s stashed group of a cache other than `owner`'s, if any (heap locked).
+fn steal_stash(k: usize, owner: usize) -> Option<Group> {
+    for t in caches() {
+        // SAFETY: table entries live for the whole process; a stash is taken by one swap.
+        let (st, id) = unsafe { (&(*t).stash[k], (*t).owner) };
+        if id == owner || st.load(Ordering::Relaxed) == 0 {
+            continue;
+        }
+        let v = st.swap(0, Ordering::Acquire);
+        if v != 0 {
+            return Some(Group {
+                head: v & LIST_PTR,
+                count: (v >> 48) as u32,
+                owner: id as u32,
+            });
+        }
+    }
+    None
+}
+
+/// Merges every cache's stashed groups (see `TCache::stash`) into the locked heap, their lists
+/// walked in step. Returns whether there were any.
+fn merge_stashes_locked(heap: &mut global::ProcessHeap) -> bool {
+    let mut any = false;
+    let mut lists = [0usize; LANES];
+    let mut n = 0;
+    for t in caches() {
+        // SAFETY: table entries live for the whole process; a stash is taken by one swap.
+        let stash = unsafe { &(*t).stash };
+        for st in stash.iter().skip(1) {
+            if st.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let v = st.swap(0, Ordering::Acquire);
+            if v == 0 {
+                continue;
+            }
+            any = true;
+            lists[n] = v & LIST_PTR;
+            n += 1;
+            if n == LANES {
+                // SAFETY: stashed groups are lists of unused cache-owned blocks.
+                unsafe { free_lists_locked(heap, &lists) };
+                n = 0;
+            }
+        }
+    }
+    // SAFETY: as above.
+    unsafe { free_lists_locked(heap, &lists[..n]) };
+    any
 }
 
 /// Runs `attempt` on the locked heap under the rule that cached blocks go back to the heap
@@ -1751,6 +1861,13 @@ pub fn with_growth_policy<T>(
     // Blocks the caches gave back are merged before anything else: the oldest groups first, an
     // eighth of them (at least 64 KiB) at a time, until the request fits.
     while merge_some_deferred_locked(h) {
+        if let Some(r) = attempt(h) {
+            h.set_may_grow(true);
+            return Some(r);
+        }
+    }
+    // Then the groups the caches keep in their stashes (the newest given back).
+    if merge_stashes_locked(h) {
         if let Some(r) = attempt(h) {
             h.set_may_grow(true);
             return Some(r);
@@ -1994,6 +2111,9 @@ pub fn after_fork_child() {
             (*t).adopt = 0;
             (*t).adopt_count = 0;
             (*t).remote.take_all(|_| {});
+            for st in (*t).stash.iter() {
+                st.store(0, Ordering::Relaxed);
+            }
             (*t).state.store(DEAD, Ordering::Relaxed);
         }
         dead += 1;
@@ -2028,6 +2148,12 @@ pub fn totals() -> [u64; 9] {
                 t[2] += n;
                 t[3] += n * if k == 0 { 0 } else { bin_size(k) as u64 };
             }
+            for (k, st) in (*c).stash.iter().enumerate() {
+                let n = (st.load(Ordering::Relaxed) >> 48) as u64;
+                t[2] += n;
+                t[3] += n * bin_size(k.max(1)) as u64;
+            }
+            t[7] += (*c).stats.stash_takes.load(Ordering::Relaxed);
             t[4] += (*c).stats.refills.load(Ordering::Relaxed);
             t[5] += (*c).stats.flushes.load(Ordering::Relaxed);
             t[6] += (*c).stats.remote_in.load(Ordering::Relaxed);
