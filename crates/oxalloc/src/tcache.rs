@@ -11,7 +11,8 @@
 //! full bin           -> the list becomes the spare; the old spare goes to the class's stash
 //!                       when it is free (no lock), else becomes a deferred group (lock, no
 //!                       merging, no list walked)
-//! heap cannot serve  -> merge the deferred groups, then give this cache's blocks back, then
+//! heap cannot serve  -> merge the deferred groups, then every cache's stash, then other
+//!                       threads' long remote lists, then give this cache's blocks back, then
 //!                       grow (lock); the pages grown are faulted in after the lock (small bins)
 //! ```
 //!
@@ -30,7 +31,8 @@
 //! it, and is freed as that cache's: slower, still correct); a block in bin `k` (or `remote.class[k]`) has a size from `bin_size(k)` up to the
 //! next class; `stash[k]` is 0 or one list of class `k` blocks whose owner fields all name this
 //! cache, with its length packed in (it changes only by an atomic store of the owner into an
-//! empty slot, or by a swap to 0); `TABLE[id]` points to the cache with that id for the life of
+//! empty slot, or by a swap to 0; a forked child zeroes the stashes of the threads it lost);
+//! `TABLE[id]` points to the cache with that id for the life of
 //! the process.
 
 use crate::global;
@@ -63,8 +65,9 @@ const _: () = assert!(OWNER_SHIFT == 48);
 
 /// One bin: a LIFO list of free blocks of one size, and a spare list of older ones.
 ///
-/// When the list is full, it becomes the spare and the spare (if any) goes back to the heap as a
-/// deferred group; when the list is empty, the spare becomes the list. Both moves are O(1): no
+/// When the list is full, it becomes the spare and the spare (if any) goes to the cache's stash
+/// for the class or back to the heap as a deferred group; when the list is empty, the spare
+/// becomes the list. Both moves are O(1): no
 /// list is walked, so a bin's blocks are not touched again while they go cold.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -191,11 +194,13 @@ pub struct TCache {
     /// linked through the groups' head blocks. Touched only with the heap lock held (atomics
     /// only so that the cache stays shareable; plain loads and stores suffice).
     over: [AtomicUsize; NBINS],
-    /// Per class: the last group this cache gave back, kept here instead of in the deferred
-    /// ring when the slot was free (head in bits 0..48, count in 48..64, as a per-bin remote
-    /// list; 0: none). The owner puts and takes it without the heap's lock; any thread holding
-    /// the lock may take it to merge it (before the heap grows, on `malloc_trim`, when idle).
-    /// Taken by an atomic swap either way, so each group goes one way. See [`free_own_slow`].
+    /// Per class: a group this cache gave back from a swinging bin, kept here instead of in the
+    /// deferred ring when the slot was free (head in bits 0..48, count in 48..64, as a per-bin
+    /// remote list; 0: none; newer groups go to the ring while it is taken). The owner puts and
+    /// takes it without the heap's lock; any thread holding the lock may take it, to merge it
+    /// (before the heap grows, on `malloc_trim`, at idle merges) or for a refill that finds no
+    /// deferred group. Taken by an atomic swap either way, so each group goes one way. See
+    /// [`free_own_slow`] and [`STASHED`].
     stash: [AtomicUsize; NBINS],
 }
 
@@ -1067,7 +1072,8 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
             bin.count += 1;
             return;
         }
-        // Full: the list becomes the spare; the older spare goes back as a deferred group.
+        // Full: the list becomes the spare; the older spare goes to the stash or back as a
+        // deferred group.
         let old = core::mem::replace(&mut bin.spare, bin.head);
         let old_count = core::mem::replace(&mut bin.spare_count, bin.count);
         let old_mixed = core::mem::replace(&mut bin.spare_mixed, false);
@@ -1087,6 +1093,9 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
             if !filling && !old_mixed && (*tc).stash[k].load(Ordering::Relaxed) == 0 {
                 debug_assert!((old_count as usize) <= REMOTE_MAX);
                 (*tc).stash[k].store(old | (old_count as usize) << 48, Ordering::Release);
+                if !STASHED[k].load(Ordering::Relaxed) {
+                    STASHED[k].store(true, Ordering::Release);
+                }
                 return;
             }
             let owner = (*tc).owner;
@@ -1575,7 +1584,7 @@ impl Deferred {
 
 /// A deferred group of class `k`, taken off (heap locked): the newest that cache `owner` gave
 /// back (in the ring, else on its overflow stack), else the ring's newest, else one from another
-/// cache's stack. A cache's own groups come first, wherever they are: another cache's blocks
+/// cache's stack, else another cache's stash. A cache's own groups come first, wherever they are: another cache's blocks
 /// are handed out one at a time from the spare, each made this cache's on the way (see
 /// [`take_spare`]), and were given back by a thread that may still have them in its caches.
 fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Option<Group> {
@@ -1791,12 +1800,28 @@ unsafe fn cached_bytes(tc: *mut TCache) -> usize {
     }
 }
 
+/// Per class: whether some cache may have a stashed group (set by an owner that stashes one
+/// when it is clear, cleared by a thread holding the lock whose scan of every cache found none).
+/// The scans under the lock (a refill about to carve, every growth) skip a class without one, so
+/// they cost nothing in a program whose bins do not swing. A stale set flag costs a scan; a clear
+/// flag over a stashed group can only last until the next put, which sets it again, and a
+/// thread's exit and `malloc_trim` take stashes without the flag.
+static STASHED: [AtomicBool; NBINS] = [const { AtomicBool::new(false) }; NBINS];
+
 /// Takes class `k`'s stashed group of a cache other than `owner`'s, if any (heap locked).
 fn steal_stash(k: usize, owner: usize) -> Option<Group> {
+    if !STASHED[k].load(Ordering::Acquire) {
+        return None;
+    }
     for t in caches() {
         // SAFETY: table entries live for the whole process; a stash is taken by one swap.
-        let (st, id) = unsafe { (&(*t).stash[k], (*t).owner) };
-        if id == owner || st.load(Ordering::Relaxed) == 0 {
+        let st = unsafe { &(*t).stash[k] };
+        if st.load(Ordering::Relaxed) == 0 {
+            continue;
+        }
+        // SAFETY: as above; a cache's owner field never changes once it is in the table.
+        let id = unsafe { (*t).owner };
+        if id == owner {
             continue;
         }
         let v = st.swap(0, Ordering::Acquire);
@@ -1808,6 +1833,7 @@ fn steal_stash(k: usize, owner: usize) -> Option<Group> {
             });
         }
     }
+    STASHED[k].store(false, Ordering::Relaxed);
     None
 }
 
@@ -1817,10 +1843,16 @@ fn merge_stashes_locked(heap: &mut global::ProcessHeap) -> bool {
     let mut any = false;
     let mut lists = [0usize; LANES];
     let mut n = 0;
+    let classes: [bool; NBINS] = core::array::from_fn(|k| {
+        k > 0 && STASHED[k].load(Ordering::Relaxed) && STASHED[k].swap(false, Ordering::Acquire)
+    });
+    if !classes.iter().any(|&c| c) {
+        return false;
+    }
     for t in caches() {
         // SAFETY: table entries live for the whole process; a stash is taken by one swap.
         let stash = unsafe { &(*t).stash };
-        for st in stash.iter().skip(1) {
+        for (_, st) in stash.iter().enumerate().filter(|&(k, _)| classes[k]) {
             if st.load(Ordering::Relaxed) == 0 {
                 continue;
             }
@@ -1844,8 +1876,8 @@ fn merge_stashes_locked(heap: &mut global::ProcessHeap) -> bool {
 }
 
 /// Runs `attempt` on the locked heap under the rule that cached blocks go back to the heap
-/// before it grows: first without growing; then after merging deferred groups, then other
-/// threads' long remote lists (see [`collect_remote_locked`]); then, if the calling thread's
+/// before it grows: first without growing; then after merging deferred groups, then every
+/// cache's stash, then other threads' long remote lists (see [`collect_remote_locked`]); then, if the calling thread's
 /// cache holds at least as many bytes as the heap grew by for it since its last flush (so
 /// flushing costs no more than growing did), with the cache given back; then growing; and, if
 /// even that fails, with the cache given back in any case.
