@@ -32,8 +32,7 @@
 //! next class; `stash[k]` is 0 or one list of class `k` blocks whose owner fields all name this
 //! cache, with its length packed in (it changes only by an atomic store of the owner into an
 //! empty slot, or by a swap to 0; a forked child zeroes the stashes of the threads it lost);
-//! `TABLE[id]` points to the cache with that id for the life of
-//! the process.
+//! `TABLE[id]` points to the cache with that id for the life of the process.
 
 use crate::global;
 use crate::tls;
@@ -1584,9 +1583,10 @@ impl Deferred {
 
 /// A deferred group of class `k`, taken off (heap locked): the newest that cache `owner` gave
 /// back (in the ring, else on its overflow stack), else the ring's newest, else one from another
-/// cache's stack, else another cache's stash. A cache's own groups come first, wherever they are: another cache's blocks
-/// are handed out one at a time from the spare, each made this cache's on the way (see
-/// [`take_spare`]), and were given back by a thread that may still have them in its caches.
+/// cache's stack, else another cache's stash. A cache's own groups come first, wherever they
+/// are: another cache's blocks are handed out one at a time from the spare, each made this
+/// cache's on the way (see [`take_spare`]), and were given back by a thread that may still have
+/// them in its caches.
 fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Option<Group> {
     let d = deferred(heap);
     let n = d.len[k];
@@ -1803,9 +1803,10 @@ unsafe fn cached_bytes(tc: *mut TCache) -> usize {
 /// Per class: whether some cache may have a stashed group (set by an owner that stashes one
 /// when it is clear, cleared by a thread holding the lock whose scan of every cache found none).
 /// The scans under the lock (a refill about to carve, every growth) skip a class without one, so
-/// they cost nothing in a program whose bins do not swing. A stale set flag costs a scan; a clear
-/// flag over a stashed group can only last until the next put, which sets it again, and a
-/// thread's exit and `malloc_trim` take stashes without the flag.
+/// they cost nothing in a program whose bins do not swing. A stale set flag costs a scan. A clear
+/// flag over a stashed group (a put that raced with a scan) hides it from other threads until
+/// its owner takes it back and stashes again; the owner's own flush (`malloc_trim`, a growth
+/// that gives its cache back) and its exit take its stashes whatever the flags say.
 static STASHED: [AtomicBool; NBINS] = [const { AtomicBool::new(false) }; NBINS];
 
 /// Takes class `k`'s stashed group of a cache other than `owner`'s, if any (heap locked).
