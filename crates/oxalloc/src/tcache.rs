@@ -787,35 +787,25 @@ fn bin_slow(n: usize, k: usize) -> *mut u8 {
             return p;
         }
         // Blocks of this size that other threads freed: the whole list becomes the (empty) bin.
-        let v = (*tc).remote.class[k].load(Ordering::Relaxed);
-        if v != 0 && (*tc).bins[k].head == 0 {
-            let v = (*tc).remote.class[k].swap(0, Ordering::Acquire);
-            let bin = &mut (*tc).bins[k];
-            bin.head = v & LIST_PTR;
-            bin.count = (v >> 48) as u32;
-            (*tc)
-                .stats
-                .remote_in
-                .fetch_add(v as u64 >> 48, Ordering::Relaxed);
-            let p = pop(k);
-            if !p.is_null() {
-                return p;
+        if (*tc).bins[k].head == 0 {
+            if let Some((head, n)) = take_packed(&(*tc).remote.class[k]) {
+                (*tc).stats.remote_in.fetch_add(n as u64, Ordering::Relaxed);
+                let p = list_as_bin(tc, k, head, n);
+                if !p.is_null() {
+                    return p;
+                }
             }
         }
         if (*tc).remote.head.load(Ordering::Relaxed) != 0 {
             drain_remote(tc);
         }
         // The group this bin gave back last, unless a thread merged it meanwhile.
-        if (*tc).stash[k].load(Ordering::Relaxed) != 0 && (*tc).bins[k].head == 0 {
-            let v = (*tc).stash[k].swap(0, Ordering::Acquire);
-            if v != 0 {
-                let bin = &mut (*tc).bins[k];
-                bin.head = v & LIST_PTR;
-                bin.count = (v >> 48) as u32;
-                bin.refilled = true;
+        if (*tc).bins[k].head == 0 {
+            if let Some((head, n)) = take_packed(&(*tc).stash[k]) {
+                (*tc).bins[k].refilled = true;
                 (*tc).stats.refills.fetch_add(1, Ordering::Relaxed);
                 (*tc).stats.stash_takes.fetch_add(1, Ordering::Relaxed);
-                let p = pop(k);
+                let p = list_as_bin(tc, k, head, n);
                 if !p.is_null() {
                     return p;
                 }
@@ -828,6 +818,33 @@ fn bin_slow(n: usize, k: usize) -> *mut u8 {
     }
     os::set_errno(os::ENOMEM);
     core::ptr::null_mut()
+}
+
+/// Takes the packed list (head in bits 0..48, length in 48..64: a per-bin remote list or a
+/// stash) off `slot` by one swap: `(head, length)`, or `None` when the slot is empty.
+#[inline]
+fn take_packed(slot: &AtomicUsize) -> Option<(usize, usize)> {
+    if slot.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    let v = slot.swap(0, Ordering::Acquire);
+    (v != 0).then_some((v & LIST_PTR, v >> 48))
+}
+
+/// Makes the list `head` of `n` blocks the content of `tc`'s empty bin `k` and pops one.
+///
+/// # Safety
+/// `tc` is the calling thread's live cache; bin `k` is empty; the list's blocks are this
+/// cache's, unused, of class `k`.
+unsafe fn list_as_bin(tc: *mut TCache, k: usize, head: usize, n: usize) -> *mut u8 {
+    // SAFETY: per the contract.
+    unsafe {
+        let bin = &mut (*tc).bins[k];
+        debug_assert!(bin.head == 0);
+        bin.head = head;
+        bin.count = n as u32;
+    }
+    pop(k)
 }
 
 /// Carves a batch of blocks for bin `k` from the heap. Cached blocks go back to the heap before
@@ -1196,12 +1213,9 @@ unsafe fn flush_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
             lists[n] = l;
             n += 1;
         });
-        for k in 1..NBINS {
-            let v = (*tc).stash[k].swap(0, Ordering::Acquire);
-            if v != 0 {
-                lists[n] = v & LIST_PTR;
-                n += 1;
-            }
+        for (head, _) in (*tc).stash.iter().filter_map(take_packed) {
+            lists[n] = head;
+            n += 1;
         }
         lists[n] = core::mem::take(&mut (*tc).adopt);
         n += 1;
@@ -1825,11 +1839,10 @@ fn steal_stash(k: usize, owner: usize) -> Option<Group> {
         if id == owner {
             continue;
         }
-        let v = st.swap(0, Ordering::Acquire);
-        if v != 0 {
+        if let Some((head, n)) = take_packed(st) {
             return Some(Group {
-                head: v & LIST_PTR,
-                count: (v >> 48) as u32,
+                head,
+                count: n as u32,
                 owner: id as u32,
             });
         }
@@ -1853,16 +1866,14 @@ fn merge_stashes_locked(heap: &mut global::ProcessHeap) -> bool {
     for t in caches() {
         // SAFETY: table entries live for the whole process; a stash is taken by one swap.
         let stash = unsafe { &(*t).stash };
-        for (_, st) in stash.iter().enumerate().filter(|&(k, _)| classes[k]) {
-            if st.load(Ordering::Relaxed) == 0 {
-                continue;
-            }
-            let v = st.swap(0, Ordering::Acquire);
-            if v == 0 {
-                continue;
-            }
+        let taken = stash
+            .iter()
+            .zip(classes)
+            .filter(|&(_, c)| c)
+            .filter_map(|(st, _)| take_packed(st));
+        for (head, _) in taken {
             any = true;
-            lists[n] = v & LIST_PTR;
+            lists[n] = head;
             n += 1;
             if n == LANES {
                 // SAFETY: stashed groups are lists of unused cache-owned blocks.
