@@ -601,8 +601,9 @@ fn a_heap_rebuilt_in_rounds_keeps_its_top_until_ticks_find_it_unused() {
 }
 
 /// The other side of the rule above: a program that grows again only after it allocated more
-/// than half of what a trim gave back (from free memory elsewhere in the heap) is not rebuilding
-/// the same thing, and the threshold stays: its next large free at the top is given back.
+/// than half of what a trim gave back (from free memory elsewhere in the heap), and not in the
+/// purge interval of the trim or the next, is not rebuilding the same thing, and the threshold
+/// stays: its next large free at the top is given back.
 #[test]
 fn growth_after_reusing_other_free_memory_keeps_the_threshold() {
     let mut h = heap(64 << 20);
@@ -624,6 +625,8 @@ fn growth_after_reusing_other_free_memory_keeps_the_threshold() {
     }
     let trims = h.stats().shrink_calls;
     assert_eq!(trims, 1, "{:?}", h.stats());
+    h.purge_tick();
+    h.purge_tick();
     // 5 MB from the free range below (more than half of the 8 MB given back), then growth.
     let again = blocks(&mut h, 1250);
     let more = blocks(&mut h, 500);
@@ -637,6 +640,73 @@ fn growth_after_reusing_other_free_memory_keeps_the_threshold() {
         "the top was kept: the threshold rose ({:?})",
         h.stats()
     );
+    free(&mut h, fence);
+}
+
+/// Lazy mode, time: growing again in the purge interval of a trim (or the next) counts as
+/// rebuilding, however much was allocated first, and the threshold rises. The next large free
+/// at the top is then kept, but only as far as the configured threshold would have kept it:
+/// the rest counts as the source's memory. An allocation that may not grow is refused it, one
+/// that may takes it as a growth (counted in `grown_total`, no call to the source), and a purge
+/// tick that finds it unused gives it back.
+#[test]
+fn growth_in_the_interval_of_a_trim_keeps_the_top_as_if_given_back() {
+    let mut h = heap(64 << 20);
+    h.set_config(Config {
+        lazy_advise: true,
+        ..Config::DEFAULT
+    });
+    let blocks = |h: &mut Heap<ArraySource>, n: usize| -> Vec<usize> {
+        (0..n).map(|_| alloc(h, 4000, 16)).collect()
+    };
+    let below = blocks(&mut h, 1500); // 6 MB
+    let fence = alloc(&mut h, 100, 16);
+    let top = blocks(&mut h, 2000); // 8 MB above it
+    for &p in below.iter().chain(&top) {
+        free(&mut h, p);
+    }
+    assert_eq!(h.stats().shrink_calls, 1, "{:?}", h.stats());
+    // As in the test above, more than half of what was given back comes from below first; but
+    // no purge tick passes before the heap grows.
+    let again = blocks(&mut h, 1250);
+    let more = blocks(&mut h, 1000); // 1 MB below, 3 MB above
+    assert!(h.stats().grow_calls > 0 && more.iter().all(|&p| p != 0));
+    for &p in &more {
+        free(&mut h, p);
+    }
+    let s = h.stats();
+    assert_eq!(s.shrink_calls, 1, "the top was given back: {s:?}");
+    assert!(s.top_bytes > 2 << 20, "{s:?}");
+    h.check().unwrap();
+    // Almost all of the top is kept aside: without growth, a 1.5 MB block does not fit (the
+    // free range below holds 1 MB).
+    let (grown, extends) = (h.grown_total(), h.source().calls.extends);
+    h.set_may_grow(false);
+    assert_eq!(
+        alloc(&mut h, 3 << 19, 16),
+        0,
+        "carved from the kept top without growing"
+    );
+    h.set_may_grow(true);
+    let big = alloc(&mut h, 3 << 19, 16);
+    assert_ne!(big, 0);
+    assert!(
+        h.grown_total() >= grown + (1 << 20),
+        "not counted as growth"
+    );
+    assert_eq!(h.source().calls.extends, extends, "the source was asked");
+    free(&mut h, big);
+    // Unused for more than `purge_after` ticks, the kept top goes back.
+    for _ in 0..3 {
+        h.purge_tick();
+    }
+    let after = h.stats();
+    assert_eq!(after.shrink_calls, 2, "{after:?}");
+    assert!(after.heap_bytes < s.heap_bytes - (2 << 20), "{after:?}");
+    h.check().unwrap();
+    for &p in &again {
+        free(&mut h, p);
+    }
     free(&mut h, fence);
 }
 

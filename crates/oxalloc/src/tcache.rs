@@ -1945,10 +1945,10 @@ pub fn with_growth_policy<T>(
             }
         }
         h.set_may_grow(true);
-        let before = h.heap_bytes();
+        let before = h.grown_total();
         let r = attempt(h);
         if !tc.is_null() {
-            (*tc).grown_since_flush += h.heap_bytes().saturating_sub(before);
+            (*tc).grown_since_flush += (h.grown_total() - before) as usize;
         }
         if r.is_some() {
             return r;
