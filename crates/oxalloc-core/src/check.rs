@@ -52,6 +52,9 @@ impl<S: Source> Heap<S> {
         if top > top_end {
             return fail("top above top_end", top);
         }
+        if self.top_handed_end() < top {
+            return fail("kept part of the top larger than the top", top);
+        }
         c.top_bytes = top_end - top;
         c.largest_free = c.top_bytes;
         let mut current = true;

@@ -472,6 +472,13 @@ impl<S: Source> Heap<S> {
         (self.top, self.top_end, self.seg)
     }
 
+    /// Where the part of the top chunk that allocation may use without a growth ends: before
+    /// the part a risen trim threshold keeps aside (see `kept`). Saturating, so that the
+    /// heap checker can report a broken invariant instead of overflowing.
+    pub fn top_handed_end(&self) -> usize {
+        self.top_end.saturating_sub(self.kept)
+    }
+
     /// Allocates `n` bytes aligned to `align` (a power of two). Returns null when out of memory.
     ///
     /// # Safety

@@ -695,7 +695,16 @@ fn growth_in_the_interval_of_a_trim_keeps_the_top_as_if_given_back() {
         "not counted as growth"
     );
     assert_eq!(h.source().calls.extends, extends, "the source was asked");
-    free(&mut h, big);
+    h.check().unwrap();
+    // Growing in place into the kept part is a growth too, and keeps the part inside the top.
+    let grown = h.grown_total();
+    // SAFETY: big is a live block of this heap.
+    let bigger = unsafe { h.realloc(big as *mut u8, 5 << 19, 16) }.unwrap() as usize;
+    assert_eq!(bigger, big, "moved instead of growing in place");
+    assert!(h.grown_total() > grown, "not counted as growth");
+    h.check().unwrap();
+    assert_eq!(h.source().calls.extends, extends, "the source was asked");
+    free(&mut h, bigger);
     // Unused for more than `purge_after` ticks, the kept top goes back.
     for _ in 0..3 {
         h.purge_tick();
