@@ -234,8 +234,11 @@ pub struct Heap<S: Source> {
     /// back but a risen one keeps (lazy mode). Allocation treats them as the source's: carving
     /// into them is a growth, refused while growth is not allowed and counted in
     /// [`Heap::grown_total`], so the rule "caches give back before the heap grows" sees the
-    /// same growths as if the top had been trimmed, without the page faults of regrowing.
-    /// Invariant: `kept <= top_end - top`.
+    /// same growths as if the top had been trimmed, without the page faults of regrowing. (A
+    /// block at the top growing in place takes it whether or not growth is allowed, as it
+    /// extends the source in that case.) Handed back to the heap, counted as a growth, when the
+    /// top changes segment or grows from the source, or the configuration or a purge tick
+    /// drops the risen threshold. Invariant: `kept <= top_end - top`.
     kept: usize,
     /// Bytes the heap grew by so far, from the source or into `kept` (never decreases).
     grown_total: u64,
@@ -313,6 +316,8 @@ impl<S: Source> Heap<S> {
             || cfg.dynamic_trim != self.cfg.dynamic_trim
         {
             self.dyn_trim = cfg.trim_threshold;
+            // What the old threshold kept aside is the heap's again: the new one decides.
+            self.hand_out_kept();
         }
         self.cfg = cfg;
     }
@@ -646,9 +651,9 @@ impl<S: Source> Heap<S> {
         unsafe { self.extend_top(s - (self.top_end - self.top)) || self.new_segment(s) }
     }
 
-    /// Makes `need` bytes of the top chunk available by taking them, and a growth batch more
-    /// when there is that much, from the kept part: a growth as far as the growth rules go.
-    /// False when growth is not allowed now.
+    /// Makes `need` bytes of the top chunk available by taking what is missing, or a growth
+    /// batch if that is more, from the kept part (as much as it has): a growth as far as the
+    /// growth rules go. False when growth is not allowed now.
     fn grow_into_kept(&mut self, need: usize) -> bool {
         if !self.may_grow {
             return false;
@@ -658,6 +663,12 @@ impl<S: Source> Heap<S> {
         self.kept -= g;
         self.grown_total += g as u64;
         true
+    }
+
+    /// Makes the kept part of the top ordinary top memory, counted as a growth.
+    fn hand_out_kept(&mut self) {
+        self.grown_total += self.kept as u64;
+        self.kept = 0;
     }
 
     /// Bytes the heap grew by so far: from the source, or into the part of the top chunk a
@@ -708,7 +719,7 @@ impl<S: Source> Heap<S> {
         }
         self.stats.grow_calls += 1;
         self.top_end += n;
-        self.kept = 0;
+        self.hand_out_kept();
         self.grown_total += n as u64;
         self.hi = self.hi.max(self.top_end + WORD);
         self.bins.set_bounds(self.lo, self.hi);
@@ -854,7 +865,7 @@ impl<S: Source> Heap<S> {
             write(self.seg + WORD, fence | mapped);
         }
         self.top = self.top_end;
-        self.kept = 0;
+        self.hand_out_kept();
     }
 
     /// Gives the top chunk back to the source when it is large and the end is still ours.
@@ -867,7 +878,8 @@ impl<S: Source> Heap<S> {
             self.trim_noted(pad);
         } else if self.cfg.lazy_advise
             && self.seg_brk
-            && room - self.kept > self.cfg.trim_threshold + pad
+            && self.src.end() == self.seg_end()
+            && room - self.kept > self.cfg.trim_threshold.saturating_add(pad)
         {
             // The configured threshold would give back all but `pad`: keep the rest aside.
             self.kept = room - pad;
@@ -1325,6 +1337,8 @@ impl<S: Source> Heap<S> {
         if self.kept_top() > 0 && self.epoch - self.top_used > self.cfg.purge_after {
             total += self.trim_noted(self.batch());
             self.dyn_trim = self.cfg.trim_threshold;
+            // (When the trim failed, the end having moved, the top stays the heap's.)
+            self.hand_out_kept();
         }
         let mut i = self
             .bins

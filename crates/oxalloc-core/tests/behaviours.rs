@@ -643,14 +643,18 @@ fn growth_after_reusing_other_free_memory_keeps_the_threshold() {
     free(&mut h, fence);
 }
 
-/// Lazy mode, time: growing again in the purge interval of a trim (or the next) counts as
-/// rebuilding, however much was allocated first, and the threshold rises. The next large free
-/// at the top is then kept, but only as far as the configured threshold would have kept it:
-/// the rest counts as the source's memory. An allocation that may not grow is refused it, one
-/// that may takes it as a growth (counted in `grown_total`, no call to the source), and a purge
-/// tick that finds it unused gives it back.
-#[test]
-fn growth_in_the_interval_of_a_trim_keeps_the_top_as_if_given_back() {
+/// Bytes of the top chunk kept aside (see `Heap::top_handed_end`).
+fn kept(h: &Heap<ArraySource>) -> usize {
+    let (_, end, _) = h.top_info();
+    end - h.top_handed_end()
+}
+
+/// A lazy-mode heap whose trim threshold rose by the time rule and whose top (3 MB) is kept
+/// aside but for a growth batch: 6 MB freed below a fence and 8 MB above it (one trim), then,
+/// with no purge tick in between, 5 MB allocated from below (more than half of what the trim
+/// gave back) before 1 MB more below and 3 MB from the top, which are freed. Returns the heap,
+/// the 5 MB of blocks and the fence.
+fn heap_with_kept_top() -> (Heap<ArraySource>, Vec<usize>, usize) {
     let mut h = heap(64 << 20);
     h.set_config(Config {
         lazy_advise: true,
@@ -659,27 +663,37 @@ fn growth_in_the_interval_of_a_trim_keeps_the_top_as_if_given_back() {
     let blocks = |h: &mut Heap<ArraySource>, n: usize| -> Vec<usize> {
         (0..n).map(|_| alloc(h, 4000, 16)).collect()
     };
-    let below = blocks(&mut h, 1500); // 6 MB
+    let below = blocks(&mut h, 1500);
     let fence = alloc(&mut h, 100, 16);
-    let top = blocks(&mut h, 2000); // 8 MB above it
+    let top = blocks(&mut h, 2000);
     for &p in below.iter().chain(&top) {
         free(&mut h, p);
     }
     assert_eq!(h.stats().shrink_calls, 1, "{:?}", h.stats());
-    // As in the test above, more than half of what was given back comes from below first; but
-    // no purge tick passes before the heap grows.
     let again = blocks(&mut h, 1250);
-    let more = blocks(&mut h, 1000); // 1 MB below, 3 MB above
+    let more = blocks(&mut h, 1000);
     assert!(h.stats().grow_calls > 0 && more.iter().all(|&p| p != 0));
     for &p in &more {
         free(&mut h, p);
     }
     let s = h.stats();
     assert_eq!(s.shrink_calls, 1, "the top was given back: {s:?}");
-    assert!(s.top_bytes > 2 << 20, "{s:?}");
+    assert!(s.top_bytes > 2 << 20 && kept(&h) > 2 << 20, "{s:?}");
     h.check().unwrap();
-    // Almost all of the top is kept aside: without growth, a 1.5 MB block does not fit (the
-    // free range below holds 1 MB).
+    (h, again, fence)
+}
+
+/// Lazy mode, time: growing again in the purge interval of a trim (or the next) counts as
+/// rebuilding, however much was allocated first, and the threshold rises. The next large free
+/// at the top is then kept, but only as far as the configured threshold would have kept it:
+/// the rest counts as the source's memory. An allocation that may not grow is refused it, one
+/// that may takes it as a growth (counted in `grown_total`, no call to the source), and a purge
+/// tick that finds it unused gives it back.
+#[test]
+fn growth_in_the_interval_of_a_trim_keeps_the_top_as_if_given_back() {
+    let (mut h, again, fence) = heap_with_kept_top();
+    let s = h.stats();
+    // Without growth, a 1.5 MB block does not fit (the free range below holds 1 MB).
     let (grown, extends) = (h.grown_total(), h.source().calls.extends);
     h.set_may_grow(false);
     assert_eq!(
@@ -712,11 +726,68 @@ fn growth_in_the_interval_of_a_trim_keeps_the_top_as_if_given_back() {
     let after = h.stats();
     assert_eq!(after.shrink_calls, 2, "{after:?}");
     assert!(after.heap_bytes < s.heap_bytes - (2 << 20), "{after:?}");
+    assert_eq!(kept(&h), 0);
     h.check().unwrap();
     for &p in &again {
         free(&mut h, p);
     }
     free(&mut h, fence);
+}
+
+/// A new trim threshold (`mallopt`) decides about the top afresh: what the old risen one kept
+/// aside is the heap's again, usable without growth (counted as a growth).
+#[test]
+fn a_new_trim_threshold_hands_the_kept_top_back() {
+    let (mut h, _, _) = heap_with_kept_top();
+    let grown = h.grown_total();
+    let mut c = h.config();
+    c.trim_threshold = 32 << 20;
+    c.dynamic_trim = false;
+    h.set_config(c);
+    assert_eq!(kept(&h), 0);
+    assert!(h.grown_total() > grown + (2 << 20), "not counted as growth");
+    h.set_may_grow(false);
+    assert_ne!(alloc(&mut h, 3 << 19, 16), 0, "the top is still kept aside");
+    h.check().unwrap();
+}
+
+/// Growing from the source past a kept top hands the kept part out with the new memory, and
+/// counts both as growth.
+#[test]
+fn growth_from_the_source_counts_the_kept_top_it_absorbs() {
+    let (mut h, _, _) = heap_with_kept_top();
+    let (top, end, _) = h.top_info();
+    let k = kept(&h);
+    let (grown, bytes) = (h.grown_total(), h.heap_bytes());
+    let p = alloc(&mut h, (end - top) + (1 << 20), 16);
+    assert_ne!(p, 0);
+    assert_eq!(kept(&h), 0);
+    let counted = (h.grown_total() - grown) as usize;
+    assert!(
+        counted >= k + (h.heap_bytes() - bytes),
+        "kept {k} absorbed, grown_total only +{counted}"
+    );
+    h.check().unwrap();
+}
+
+/// A trim threshold of `usize::MAX` ("never trim") keeps nothing aside: no overflow makes the
+/// top look like the source's.
+#[test]
+fn an_endless_trim_threshold_keeps_nothing_aside() {
+    let mut h = heap(64 << 20);
+    h.set_config(Config {
+        lazy_advise: true,
+        trim_threshold: usize::MAX,
+        ..Config::DEFAULT
+    });
+    let v: Vec<usize> = (0..2000).map(|_| alloc(&mut h, 4000, 16)).collect();
+    for &p in v.iter().rev() {
+        free(&mut h, p);
+    }
+    assert_eq!(h.stats().shrink_calls, 0);
+    assert_eq!(kept(&h), 0);
+    h.set_may_grow(false);
+    assert_ne!(alloc(&mut h, 4 << 20, 16), 0, "the top was kept aside");
 }
 
 /// A free block written after its free: its list links hold the program's data. The heap stops
