@@ -600,20 +600,28 @@ fn a_heap_rebuilt_in_rounds_keeps_its_top_until_ticks_find_it_unused() {
     free(&mut h, keep);
 }
 
+/// A heap of 64 MB in lazy mode (as the process heap runs).
+fn lazy_heap() -> Heap<ArraySource> {
+    let mut h = heap(64 << 20);
+    h.set_config(Config {
+        lazy_advise: true,
+        ..Config::DEFAULT
+    });
+    h
+}
+
+/// `n` blocks of 4000 bytes.
+fn blocks(h: &mut Heap<ArraySource>, n: usize) -> Vec<usize> {
+    (0..n).map(|_| alloc(h, 4000, 16)).collect()
+}
+
 /// The other side of the rule above: a program that grows again only after it allocated more
 /// than half of what a trim gave back (from free memory elsewhere in the heap), and not in the
 /// purge interval of the trim or the next, is not rebuilding the same thing, and the threshold
 /// stays: its next large free at the top is given back.
 #[test]
 fn growth_after_reusing_other_free_memory_keeps_the_threshold() {
-    let mut h = heap(64 << 20);
-    h.set_config(Config {
-        lazy_advise: true,
-        ..Config::DEFAULT
-    });
-    let blocks = |h: &mut Heap<ArraySource>, n: usize| -> Vec<usize> {
-        (0..n).map(|_| alloc(h, 4000, 16)).collect()
-    };
+    let mut h = lazy_heap();
     let below = blocks(&mut h, 1500); // 6 MB
     let fence = alloc(&mut h, 100, 16); // keeps the two ranges apart
     let top = blocks(&mut h, 2000); // 8 MB above it
@@ -655,14 +663,7 @@ fn kept(h: &Heap<ArraySource>) -> usize {
 /// gave back) before 1 MB more below and 3 MB from the top, which are freed. Returns the heap,
 /// the 5 MB of blocks and the fence.
 fn heap_with_kept_top() -> (Heap<ArraySource>, Vec<usize>, usize) {
-    let mut h = heap(64 << 20);
-    h.set_config(Config {
-        lazy_advise: true,
-        ..Config::DEFAULT
-    });
-    let blocks = |h: &mut Heap<ArraySource>, n: usize| -> Vec<usize> {
-        (0..n).map(|_| alloc(h, 4000, 16)).collect()
-    };
+    let mut h = lazy_heap();
     let below = blocks(&mut h, 1500);
     let fence = alloc(&mut h, 100, 16);
     let top = blocks(&mut h, 2000);
