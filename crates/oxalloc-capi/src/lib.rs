@@ -2,11 +2,29 @@
 //!
 //! Each function is a line or two forwarding to [`ox::global`]. The `malloc` family gives 16-byte
 //! alignment; the classic `my*` names give `sizeof(long)` (8 bytes).
+//!
+//! The library links no `std` (only `core` and the C library): std's panic machinery (its
+//! backtrace symbolizer alone is most of the code) would be resident in every process for
+//! nothing, and would need `libgcc_s`. A panic — a bug in oxalloc — prints one line and aborts.
+#![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::missing_safety_doc)] // the C contracts are the man pages'
 
 use core::ffi::{c_int, c_void};
 use ox::global as g;
+
+// Without `std`, nothing else asks for the C library by name: record it as needed, so the
+// library loads on its own (dlopen, or linking with -loxalloc) as it did with `std`.
+#[cfg(not(test))]
+#[link(name = "c")]
+extern "C" {}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    let (file, line) = info.location().map_or(("?", 0), |l| (l.file(), l.line()));
+    g::internal_error(file, line)
+}
 
 /// `malloc`'s alignment: 16 bytes, what x86-64 code relies on.
 const MALLOC_ALIGN: usize = 16;

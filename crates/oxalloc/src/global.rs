@@ -298,6 +298,20 @@ pub fn misuse(m: Misuse, func: &str) -> ! {
     os::abort()
 }
 
+/// A panic in the library (an arithmetic overflow, an index out of bounds: a bug): one line on
+/// stderr naming where, then abort. No formatting machinery and no allocation, so it works with
+/// the heap locked. `liboxalloc.so`'s panic handler (it links no `std`) calls this.
+pub fn internal_error(file: &str, line: u32) -> ! {
+    let mut msg = os::MsgBuf::new();
+    msg.str("oxalloc: internal error at ")
+        .str(file)
+        .str(":")
+        .dec(u64::from(line))
+        .str("\n");
+    msg.write_stderr();
+    os::abort()
+}
+
 /// The heap found a free block whose list links do not point into it (the block at `p` was
 /// written after its free): one line on stderr, then abort. Called with the heap locked, from
 /// whichever operation reached the block.
