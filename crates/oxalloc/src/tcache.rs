@@ -1397,13 +1397,17 @@ const _: () = assert!(EARLY_BATCH <= EARLY_GROUPS && EARLY_BATCH <= LANES);
 /// refill finds its own cache's groups without a search and without rewriting owner fields.
 ///
 /// Invariants (heap lock held for every access): `len[k] <= GROUPS`; class `k`'s groups are a
-/// ring, oldest first: `groups[k][(first[k] + i) % GROUPS]` for `i < len[k]`, then the stacks
+/// ring, oldest first: `groups[(first[k] + i) % GROUPS][k]` for `i < len[k]` (`first[k]` is 0
+/// when `len[k]` is), then the stacks
 /// from each cache's `over[k]` (`over_groups[k]` groups in all), each group a list of blocks of
 /// class `k` whose owner fields name the cache it came from (a group marked `MIXED` may also
 /// hold blocks naming another); `blocks` and `bytes` are the
 /// totals over rings and stacks.
 struct Deferred {
-    groups: [[Group; GROUPS]; NBINS],
+    /// Slot-major (`groups[slot][class]`), and a ring starts again at slot 0 whenever it
+    /// empties: a program whose rings stay short touches the first rows only (a few KiB of
+    /// this 450 KiB table resident) instead of a page for every class it uses.
+    groups: [[Group; NBINS]; GROUPS],
     first: [usize; NBINS],
     len: [usize; NBINS],
     /// Per class (from 32-byte blocks up): how many groups the caches' overflow stacks hold
@@ -1437,7 +1441,7 @@ static DEFERRED: DeferredCell = DeferredCell(core::cell::UnsafeCell::new(Deferre
         head: 0,
         count: 0,
         owner: 0,
-    }; GROUPS]; NBINS],
+    }; NBINS]; GROUPS],
     first: [0; NBINS],
     len: [0; NBINS],
     over_groups: [0; NBINS],
@@ -1496,7 +1500,7 @@ unsafe fn defer_locked(
     }
     let d = deferred(heap);
     let slot = (d.first[k] + d.len[k]) % GROUPS;
-    d.groups[k][slot] = Group {
+    d.groups[slot][k] = Group {
         head,
         count: count as u32,
         owner: owner as u32 | if mixed { Group::MIXED } else { 0 },
@@ -1571,11 +1575,14 @@ impl Deferred {
     fn remove(&mut self, k: usize, i: usize) -> Group {
         debug_assert!(i < self.len[k]);
         let at = |j: usize| (self.first[k] + j) % GROUPS;
-        let g = self.groups[k][at(i)];
+        let g = self.groups[at(i)][k];
         for j in i..self.len[k] - 1 {
-            self.groups[k][at(j)] = self.groups[k][at(j + 1)];
+            self.groups[at(j)][k] = self.groups[at(j + 1)][k];
         }
         self.len[k] -= 1;
+        if self.len[k] == 0 {
+            self.first[k] = 0;
+        }
         self.blocks -= g.count as usize;
         self.bytes -= g.count as usize * bin_size(k);
         DEFERRED_BLOCKS.store(self.blocks, Ordering::Relaxed);
@@ -1585,9 +1592,12 @@ impl Deferred {
     /// Takes class `k`'s oldest group off its ring.
     fn pop_oldest(&mut self, k: usize) -> Group {
         debug_assert!(self.len[k] > 0);
-        let g = self.groups[k][self.first[k]];
+        let g = self.groups[self.first[k]][k];
         self.first[k] = (self.first[k] + 1) % GROUPS;
         self.len[k] -= 1;
+        if self.len[k] == 0 {
+            self.first[k] = 0;
+        }
         self.blocks -= g.count as usize;
         self.bytes -= g.count as usize * bin_size(k);
         DEFERRED_BLOCKS.store(self.blocks, Ordering::Relaxed);
@@ -1606,7 +1616,7 @@ fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Opti
     let n = d.len[k];
     let in_ring = (0..n)
         .rev()
-        .find(|&j| d.groups[k][(d.first[k] + j) % GROUPS].id() == owner);
+        .find(|&j| d.groups[(d.first[k] + j) % GROUPS][k].id() == owner);
     let own_tc = match TABLE.get(owner) {
         Some(e) if d.over_groups[k] > 0 => e.load(Ordering::Acquire) as *const TCache,
         _ => core::ptr::null(),
