@@ -2,7 +2,8 @@
 //!
 //! Every workload runs as a child process under every allocator, swapped in with `LD_PRELOAD`
 //! (glibc is the process with nothing preloaded). Allocators alternate run by run (A B C, A B C,
-//! ...), each run's wall time and peak RSS (`ru_maxrss` from `wait4`) are recorded, and the
+//! ...), each run's wall time and peak RSS (the workload's own `VmHWM`, which it prints, else
+//! `ru_maxrss` from `wait4`) are recorded, and the
 //! workload's checksum line must be the same under every allocator. Optionally, callgrind counts
 //! the instructions of the single-threaded workloads and of a malloc+free pair.
 //!
