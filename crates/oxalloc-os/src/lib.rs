@@ -520,6 +520,7 @@ impl MsgBuf {
     }
 
     /// Appends bytes (silently truncated at the buffer's end).
+    #[inline(never)]
     pub fn push(&mut self, s: &[u8]) -> &mut Self {
         for &b in s {
             if self.len < self.buf.len() {
@@ -531,11 +532,13 @@ impl MsgBuf {
     }
 
     /// Appends a string.
+    #[inline(never)]
     pub fn str(&mut self, s: &str) -> &mut Self {
         self.push(s.as_bytes())
     }
 
     /// Appends an unsigned decimal number.
+    #[inline(never)]
     pub fn dec(&mut self, mut v: u64) -> &mut Self {
         let mut tmp = [0u8; 20];
         let mut i = tmp.len();
@@ -551,6 +554,7 @@ impl MsgBuf {
     }
 
     /// Appends `0x` and a hexadecimal number.
+    #[inline(never)]
     pub fn hex(&mut self, mut v: u64) -> &mut Self {
         let mut tmp = [0u8; 16];
         let mut i = tmp.len();
