@@ -11,3 +11,9 @@ cargo build --release --workspace
 # The documentation builds without warnings.
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 cargo test --release --workspace
+# An unoptimised build of the library loads and serves a program too (it links no `std`, and
+# unoptimised code needs more of the runtime than the release build does).
+cargo build -p oxalloc-capi
+out=$(LD_PRELOAD="$PWD/target/debug/liboxalloc.so" OXALLOC_STATS=1 /bin/ls / 2>&1 >/dev/null)
+grep -q "oxalloc: stats" <<<"$out" || { echo "debug liboxalloc.so did not serve /bin/ls: $out"; exit 1; }
+echo "debug build of liboxalloc.so: loads and serves /bin/ls"

@@ -19,6 +19,17 @@ use ox::global as g;
 #[link(name = "c")]
 extern "C" {}
 
+// Unoptimised builds keep code of the precompiled `core` that was built to unwind, and that code
+// names the unwinder's personality routine, which only `std` defines: without one, the library
+// would not load. Nothing unwinds here (panics abort), so it is never called. Release builds
+// drop that code and do not define the symbol, which a program with `std` of its own must
+// find as its own.
+#[cfg(all(not(test), debug_assertions))]
+#[no_mangle]
+extern "C" fn rust_eh_personality() {
+    ox::global::internal_error(file!(), line!())
+}
+
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
