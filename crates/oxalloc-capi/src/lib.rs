@@ -27,7 +27,7 @@ extern "C" {}
 #[cfg(all(not(test), debug_assertions))]
 #[no_mangle]
 extern "C" fn rust_eh_personality() {
-    ox::global::internal_error(file!(), line!())
+    g::internal_error(file!(), line!())
 }
 
 #[cfg(not(test))]

@@ -800,7 +800,8 @@ impl<S: Source> Heap<S> {
         self.bins.set_bounds(self.lo, self.hi);
         self.top = start + SEG_RECORD;
         self.top_end = end - WORD;
-        self.kept = 0;
+        // (No part is kept: sealing the old segment handed it out, and a first one has none.)
+        debug_assert_eq!(self.kept, 0);
         self.grown_total += (end - start) as u64;
         self.stats.heap_bytes += end - start;
         self.stats.segments += 1;
