@@ -253,6 +253,50 @@ fn realloc_shrinks_in_place_and_grows_into_the_next_free_block_or_top() {
 }
 
 #[test]
+fn a_cache_owned_block_shrinks_in_place_keeping_its_owner_and_freeing_the_tail() {
+    let mut h = heap(1 << 20);
+    let p = alloc(&mut h, 1000, 16);
+    let next = alloc(&mut h, 200, 16);
+    let _guard = alloc(&mut h, 8, 16);
+    free(&mut h, next);
+    let owner = 7usize << 48;
+    // SAFETY: p is a live block of h; its header is the word before it.
+    unsafe {
+        let hp = (p - 8) as *mut usize;
+        hp.write(hp.read() | owner);
+        for k in 0..1000 {
+            ((p + k) as *mut u8).write(k as u8);
+        }
+    }
+    let before = h.check().unwrap();
+    // SAFETY: p is an in-use block of h with 1000 usable bytes, marked as a cache's.
+    unsafe { h.shrink_owned(p, 40) };
+    let after = h.check().unwrap();
+    // SAFETY: as above.
+    let header = unsafe { ((p - 8) as *const usize).read() };
+    assert_eq!(
+        header & !((1usize << 48) - 1),
+        owner,
+        "the owner field is kept"
+    );
+    assert_eq!(header & 0x7F_FFFF_FFF8, 48, "the block is 48 bytes now");
+    for k in 0..40 {
+        // SAFETY: the first 40 bytes are still the block's.
+        assert_eq!(
+            unsafe { ((p + k) as *const u8).read() },
+            k as u8,
+            "contents kept"
+        );
+    }
+    // The tail merged with the free block after it: as many free blocks, 960 bytes more.
+    assert_eq!(after.free_blocks, before.free_blocks);
+    assert_eq!(after.free_bytes, before.free_bytes + 1008 - 48);
+    // The tail is reused first for a request it fits.
+    assert_eq!(alloc(&mut h, 900, 16), p + 48);
+    h.check().unwrap();
+}
+
+#[test]
 fn amortised_realloc_gives_appends_an_eighth_more_room() {
     let usable = |h: &Heap<ArraySource>, p: usize| h.usable_size(p as *mut u8).unwrap();
     for amortise in [false, true] {
