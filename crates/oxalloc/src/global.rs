@@ -16,7 +16,8 @@ use oxalloc_os as os;
 pub type ProcessHeap = Heap<BrkSource>;
 
 struct Global {
-    lock: os::RawMutex,
+    /// On lines of its own: waiters poll it while the holder writes the heap.
+    lock: os::CachePadded<os::RawMutex>,
     heap: UnsafeCell<Heap<BrkSource>>,
 }
 
@@ -24,7 +25,7 @@ struct Global {
 unsafe impl Sync for Global {}
 
 static GLOBAL: Global = Global {
-    lock: os::RawMutex::new(),
+    lock: os::CachePadded::new(os::RawMutex::new()),
     heap: UnsafeCell::new(Heap::new(BrkSource, Config::DEFAULT)),
 };
 
@@ -43,7 +44,9 @@ pub fn ensure_init() {
 }
 
 /// Times the heap's lock was taken by [`with_heap`].
-static LOCKED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+#[used]
+static LOCKED: os::CachePadded<core::sync::atomic::AtomicU64> =
+    os::CachePadded::new(core::sync::atomic::AtomicU64::new(0));
 
 /// `(times the heap's lock was taken, of which found it held, sleeps in the kernel waiting)`.
 pub fn lock_counts() -> (u64, u64, u64) {
@@ -101,8 +104,13 @@ pub(crate) fn with_heap<R>(f: impl FnOnce(&mut ProcessHeap) -> R) -> R {
 /// are merged into the heap. Called with the heap locked.
 #[cold]
 fn purge_check(h: &mut ProcessHeap) {
-    static OPS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
-    static SINCE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+    // Written under the lock on every trip: away from what other threads read (see CachePadded).
+    #[used]
+    static OPS: os::CachePadded<core::sync::atomic::AtomicU32> =
+        os::CachePadded::new(core::sync::atomic::AtomicU32::new(0));
+    #[used]
+    static SINCE: os::CachePadded<core::sync::atomic::AtomicU64> =
+        os::CachePadded::new(core::sync::atomic::AtomicU64::new(0));
     if !OPS.fetch_add(1, Ordering::Relaxed).is_multiple_of(64) {
         return;
     }

@@ -110,12 +110,13 @@ struct CacheStats {
 const ALIVE: u8 = 1;
 const DEAD: u8 = 2;
 
-/// Remote frees for one cache, on cache lines of their own (other threads write them).
+/// Remote frees for one cache, on cache lines of their own (other threads write them; 128
+/// bytes, see `os::CachePadded`).
 ///
 /// A block with a bin goes onto that bin's list, whose word packs the list's head (bits 0..48)
 /// with its length (bits 48..64, at most `REMOTE_MAX` blocks; further frees go to the heap): the
 /// owner takes a whole list as an empty bin's content without touching a block. Other blocks (grown past every class) go onto `head`.
-#[repr(C, align(64))]
+#[repr(C, align(128))]
 struct Remote {
     head: AtomicUsize,
     class: [AtomicUsize; NBINS],
@@ -150,8 +151,8 @@ impl Remote {
     }
 }
 
-/// A thread's cache.
-#[repr(C, align(64))]
+/// A thread's cache (on cache lines of its own: 128-byte aligned, see `os::CachePadded`).
+#[repr(C, align(128))]
 pub struct TCache {
     /// First, so that a bin's address is the cache's plus the bin's offset (one instruction
     /// less on the fast paths than at an offset of its own; see also `small_bin`).
@@ -438,7 +439,8 @@ const SWING_WINDOW: u32 = 64;
 /// caches together may take a sixteenth of the heap's span (`EXTRA_TOTAL` counts what they took),
 /// so the memory caches can hold stays in proportion to the heap.
 const EXTRA_BUDGET: usize = 16 << 20;
-static EXTRA_TOTAL: AtomicUsize = AtomicUsize::new(0);
+#[used]
+static EXTRA_TOTAL: os::CachePadded<AtomicUsize> = os::CachePadded::new(AtomicUsize::new(0));
 
 /// The block size of bin `k` (`1 <= k < NBINS`).
 const fn bin_size(k: usize) -> usize {
@@ -1461,7 +1463,8 @@ static DEFERRED: DeferredCell = DeferredCell(core::cell::UnsafeCell::new(Deferre
     joins: 0,
 }));
 /// Deferred blocks, readable without the lock (statistics, the purge check's fast test).
-static DEFERRED_BLOCKS: AtomicUsize = AtomicUsize::new(0);
+#[used]
+static DEFERRED_BLOCKS: os::CachePadded<AtomicUsize> = os::CachePadded::new(AtomicUsize::new(0));
 
 /// The deferred groups; the heap lock (proved by `_heap`) makes this the only reference.
 #[allow(clippy::mut_from_ref)]
@@ -1837,7 +1840,9 @@ unsafe fn cached_bytes(tc: *mut TCache) -> usize {
 /// flag over a stashed group (a put that raced with a scan) hides it from other threads until
 /// its owner takes it back and stashes again; the owner's own flush (`malloc_trim`, a growth
 /// that gives its cache back) and its exit take its stashes whatever the flags say.
-static STASHED: [AtomicBool; NBINS] = [const { AtomicBool::new(false) }; NBINS];
+#[used]
+static STASHED: os::CachePadded<[AtomicBool; NBINS]> =
+    os::CachePadded::new([const { AtomicBool::new(false) }; NBINS]);
 
 /// Takes class `k`'s stashed group of a cache other than `owner`'s, if any (heap locked).
 fn steal_stash(k: usize, owner: usize) -> Option<Group> {
@@ -2099,7 +2104,10 @@ fn create() -> *mut TCache {
         let mem = if id <= POOL_CACHES {
             POOL.0[id - 1].get().cast::<TCache>()
         } else {
-            let m = global::heap_alloc(core::mem::size_of::<TCache>(), 64) as *mut TCache;
+            let m = global::heap_alloc(
+                core::mem::size_of::<TCache>(),
+                core::mem::align_of::<TCache>(),
+            ) as *mut TCache;
             if !m.is_null() {
                 META_BLOCKS.fetch_add(1, Ordering::Relaxed);
                 // SAFETY: m is a fresh heap block; its header gives its size.

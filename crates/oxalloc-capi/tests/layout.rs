@@ -1,0 +1,72 @@
+//! The built `liboxalloc.so` keeps its hot-written statics on cache lines of their own.
+//!
+//! The statics that threads write on hot paths (the heap lock's word, counters updated under
+//! the lock, flags set without it) are wrapped in `os::CachePadded`: 128-byte aligned, with 128
+//! bytes of padding. Whether the padding survives is the compiler's and the linker's business
+//! (an optimisation once cut it, and a counter written under the lock landed 8 bytes before the
+//! flag every slow path reads), so this test reads the library's symbol table with `nm` and
+//! checks, for each of them, that it is aligned and that no other static starts within its
+//! 128 bytes.
+
+mod common;
+
+use std::process::Command;
+
+/// `(address, size, demangled name)` of every data symbol (`b`, `B`, `d`, `D`) of the library.
+fn data_symbols() -> Vec<(u64, u64, String)> {
+    let lib = common::lib("liboxalloc.so");
+    let out = Command::new("nm")
+        .args(["-S", "-C", "--defined-only"])
+        .arg(&lib)
+        .output()
+        .unwrap_or_else(|e| panic!("nm not found ({e}): apt-get install binutils"));
+    assert!(out.status.success(), "nm {} failed", lib.display());
+    let mut syms = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.splitn(4, ' ').collect();
+        if f.len() == 4 && matches!(f[2], "b" | "B" | "d" | "D") {
+            let addr = u64::from_str_radix(f[0], 16).unwrap();
+            let size = u64::from_str_radix(f[1], 16).unwrap();
+            syms.push((addr, size, f[3].to_string()));
+        }
+    }
+    assert!(!syms.is_empty(), "no data symbols in {}", lib.display());
+    syms
+}
+
+#[test]
+fn hot_written_statics_have_their_cache_lines_to_themselves() {
+    let syms = data_symbols();
+    let hot = [
+        "oxalloc::global::LOCKED",
+        "oxalloc::global::purge_check::OPS",
+        "oxalloc::global::purge_check::SINCE",
+        "oxalloc::tcache::EXTRA_TOTAL",
+        "oxalloc::tcache::DEFERRED_BLOCKS",
+        "oxalloc::tcache::STASHED",
+    ];
+    for name in hot {
+        let &(addr, size, _) = syms
+            .iter()
+            .find(|s| s.2 == name)
+            .unwrap_or_else(|| panic!("{name} is not in the symbol table"));
+        assert_eq!(addr % 128, 0, "{name} at {addr:#x} is not 128-byte aligned");
+        assert!(size >= 128, "{name} is {size} bytes: its padding was cut");
+        for (a, _, other) in &syms {
+            assert!(
+                *a <= addr || *a >= addr + 128,
+                "{other} at {a:#x} shares the cache lines of {name} at {addr:#x}"
+            );
+        }
+    }
+    // The heap lock's word starts the heap's static, on lines of its own.
+    let &(global, _, _) = syms
+        .iter()
+        .find(|s| s.2 == "oxalloc::global::GLOBAL")
+        .expect("GLOBAL is not in the symbol table");
+    assert_eq!(
+        global % 128,
+        0,
+        "GLOBAL at {global:#x} is not 128-byte aligned"
+    );
+}
