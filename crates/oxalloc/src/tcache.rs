@@ -2109,6 +2109,9 @@ fn create() -> *mut TCache {
                 core::mem::align_of::<TCache>(),
             ) as *mut TCache;
             if !m.is_null() {
+                // (Once per thread beyond the static ones: a reference to a misaligned cache
+                // would be undefined behaviour, so this is checked in every build.)
+                assert!(m.is_aligned(), "a heap-allocated cache is misaligned");
                 META_BLOCKS.fetch_add(1, Ordering::Relaxed);
                 // SAFETY: m is a fresh heap block; its header gives its size.
                 let size = unsafe { read(m as usize - WORD) } & SIZE_MASK;
