@@ -436,7 +436,7 @@ impl<S: Source> Heap<S> {
     /// Shrinks in place a block a thread cache owned (`malloc`'s face: 16-byte granularity) to
     /// `n` bytes, freeing the tail when it can form a block. The block keeps its owner field.
     /// The caller has checked the block as `free`'s fast path does, so the full validation of
-    /// [`Heap::realloc`] (a third of its instructions) is skipped.
+    /// [`Heap::realloc`] (about half of a small shrink's instructions) is skipped.
     ///
     /// # Safety
     /// `p` must be the payload of an in-use block of this heap's blocks (not huge) that a thread
