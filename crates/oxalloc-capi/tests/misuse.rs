@@ -293,6 +293,7 @@ misuse_cases! {
     double_free_realloc_zero: DoubleFree in "free";
     double_free_fork_child: DoubleFree in "free";
     free_after_realloc_moved: DoubleFree in "free";
+    free_after_realloc_moved_merged: DoubleFree in "free";
     free_into_merged_span: DoubleFree in "free";
     myfree_double: DoubleFree in "myfree";
     // pointers never handed out
@@ -309,6 +310,7 @@ misuse_cases! {
     // realloc
     realloc_freed: ReallocFreed in "realloc";
     realloc_freed_large: ReallocFreed in "realloc";
+    realloc_after_realloc_moved_merged: ReallocFreed in "realloc";
     realloc_invalid: Invalid in "realloc";
     realloc_interior: BadHeader in "realloc";
     // a header overwritten by an overflow from the block before

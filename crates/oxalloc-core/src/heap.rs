@@ -435,8 +435,10 @@ impl<S: Source> Heap<S> {
 
     /// Shrinks in place a block a thread cache owned (`malloc`'s face: 16-byte granularity) to
     /// `n` bytes, freeing the tail when it can form a block. The block keeps its owner field.
-    /// The caller has checked the block as `free`'s fast path does, so the full validation of
-    /// [`Heap::realloc`] (about half of a small shrink's instructions) is skipped.
+    /// The caller has checked the block's header (owner field set, in use, check bits valid, not
+    /// mapped) and that its first word is not a cache list's link, so the full validation of
+    /// [`Heap::realloc`] (about half of a small shrink's instructions) is skipped: a header the
+    /// heap left behind when it merged a freed block names no cache (see `free_block`).
     ///
     /// # Safety
     /// `p` must be the payload of an in-use block of this heap's blocks (not huge) that a thread
@@ -1274,6 +1276,13 @@ impl<S: Source> Heap<S> {
             let h = read(b);
             let bsize = size_of_header(h);
             self.stats.on_free(bsize);
+            if h & OWNER_MASK != 0 {
+                // A header that a merge below leaves inside a free block (or in the top chunk)
+                // must not name a thread cache: `free`'s and `realloc`'s fast paths trust a block
+                // whose header names theirs, so a stale pointer to it would pass as live there
+                // instead of being judged a double free by the heap.
+                write(b, h & !OWNER_MASK);
+            }
             let mut start = b;
             let mut size = bsize;
             if h & PREV_INUSE == 0 {

@@ -279,7 +279,11 @@ fn a_cache_owned_block_shrinks_in_place_keeping_its_owner_and_freeing_the_tail()
         owner,
         "the owner field is kept"
     );
-    assert_eq!(header & 0x7F_FFFF_FFF8, 48, "the block is 48 bytes now");
+    assert_eq!(
+        header & oxalloc_core::tag::SIZE_MASK,
+        48,
+        "the block is 48 bytes now"
+    );
     for k in 0..40 {
         // SAFETY: the first 40 bytes are still the block's.
         assert_eq!(
@@ -293,6 +297,53 @@ fn a_cache_owned_block_shrinks_in_place_keeping_its_owner_and_freeing_the_tail()
     assert_eq!(after.free_bytes, before.free_bytes + 1008 - 48);
     // The tail is reused first for a request it fits.
     assert_eq!(alloc(&mut h, 900, 16), p + 48);
+    h.check().unwrap();
+}
+
+#[test]
+fn a_header_a_merge_leaves_behind_names_no_cache() {
+    let owner = 9usize << 48;
+    let mark = |p: usize| {
+        // SAFETY: p is a live block of the heap; its header is the word before it.
+        unsafe {
+            let hp = (p - 8) as *mut usize;
+            hp.write(hp.read() | owner);
+        }
+    };
+    // SAFETY: reads a word of the heap's memory.
+    let header = |p: usize| unsafe { ((p - 8) as *const usize).read() };
+    // Merged into the free block before it (a realloc that moves the block frees it so).
+    let mut h = heap(1 << 20);
+    let a = alloc(&mut h, 200, 16);
+    let p = alloc(&mut h, 200, 16);
+    let _guard = alloc(&mut h, 200, 16);
+    mark(p);
+    free(&mut h, a);
+    // SAFETY: p is live; alignment 16.
+    let q = unsafe { h.realloc(p as *mut u8, 5000, 16) }.unwrap() as usize;
+    assert_ne!(q, p, "the block moved");
+    assert_eq!(
+        header(p) & owner,
+        0,
+        "the old header inside the free block names no cache"
+    );
+    h.check().unwrap();
+    // SAFETY: p was freed by the realloc: the heap must say so.
+    assert!(
+        unsafe { h.free(p as *mut u8) }.is_err(),
+        "a second free is caught"
+    );
+    // Merged into the top chunk.
+    let mut h = heap(1 << 20);
+    let p = alloc(&mut h, 200, 16);
+    mark(p);
+    // SAFETY: p is live.
+    unsafe { h.free(p as *mut u8) }.unwrap();
+    assert_eq!(
+        header(p) & owner,
+        0,
+        "the old header in the top chunk names no cache"
+    );
     h.check().unwrap();
 }
 

@@ -268,9 +268,12 @@ pub fn pid() -> i32 {
 /// `free`'s slow path stalled on loading the heap's range because a counter written under the
 /// lock sat on its line (a two-thread run: 35% of that function's samples on that load).
 ///
-/// The padding is a field of its own: the compiler emits a static as its initializer's bytes,
-/// and alignment alone left the tail free for the next static (a counter written under the lock
-/// and the flag every slow path reads ended up 8 bytes apart).
+/// A static of this type must also be `#[used]`. LLVM splits an internal static whose fields
+/// are only accessed at constant offsets into one global per field, and then the padding is
+/// gone: without `#[used]` (with alignment alone, and with the pad field too), a counter
+/// written under the lock and the flag every slow path reads ended up 8 bytes apart. The pad is
+/// a field of its own so that the static's size, not only its alignment, keeps the next static
+/// away (`tests/layout.rs` checks both in the built library).
 #[repr(C, align(128))]
 pub struct CachePadded<T> {
     value: T,

@@ -15,6 +15,9 @@ use oxalloc_os as os;
 /// The process heap's type.
 pub type ProcessHeap = Heap<BrkSource>;
 
+/// `repr(C)`: the lock first, on lines of its own (`tests/layout.rs` checks the static's
+/// alignment), then the heap.
+#[repr(C)]
 struct Global {
     /// On lines of its own: waiters poll it while the holder writes the heap.
     lock: os::CachePadded<os::RawMutex>,

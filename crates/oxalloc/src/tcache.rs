@@ -110,8 +110,8 @@ struct CacheStats {
 const ALIVE: u8 = 1;
 const DEAD: u8 = 2;
 
-/// Remote frees for one cache, on cache lines of their own (other threads write them; 128
-/// bytes, see `os::CachePadded`).
+/// Remote frees for one cache, on cache lines of their own (other threads write them; 128-byte
+/// aligned, see `os::CachePadded`).
 ///
 /// A block with a bin goes onto that bin's list, whose word packs the list's head (bits 0..48)
 /// with its length (bits 48..64, at most `REMOTE_MAX` blocks; further frees go to the heap): the
@@ -729,11 +729,16 @@ pub unsafe fn realloc_fast(p: usize, n: usize) -> Option<*mut u8> {
         let usable = (h & SIZE_MASK) - WORD;
         if n <= usable {
             // Shrinking stays in place: without the lock when the block stays at least half
-            // used, else the heap splits off the tail. The block passed the same checks as a
-            // block `free` takes without a look at the heap, so the heap does not validate it
-            // again (CPython shrinks a string's buffer to its length 120k times a run; the
-            // validation was half of each shrink's instructions).
+            // used, else the heap splits off the tail. The checks above (an owner field, in
+            // use, valid check bits, not mapped, no list link in its first word) are the ones
+            // `free`'s slow path makes before trusting a cache's block; a block the heap freed
+            // names no cache (`Heap::free_block` clears the field of a header a merge leaves
+            // behind), so a stale pointer fails them. The heap therefore does not validate the
+            // block again (CPython shrinks a string's buffer to its length 120k times a run;
+            // the validation was half of each shrink's instructions).
             if n < usable / 2 {
+                // SAFETY: p is an in-use, cache-owned block of the process heap (not mapped: a
+                // huge block carries MMAPPED) with `usable >= n > 0` bytes (checked above).
                 global::with_heap(|heap| heap.shrink_owned(p, n));
             }
             return Some(p as *mut u8);

@@ -226,6 +226,37 @@ static void free_after_realloc_moved(void) {
     (void)guard;
 }
 
+/* realloc moved p and freed its old block into the heap, where it merged with the free block
+ * before it: p's header is left inside that free block. A second free of p must still be told
+ * from a free of a live block (and the old header, which named p's thread cache, must not send
+ * it down the cache's fast path). */
+static void moved_into_merged_setup(char **pa, char **pp) {
+    char *a = xmalloc(200), *p = xmalloc(200), *guard = xmalloc(200);
+    if (p != a + 208 || guard != p + 208) setup_failed("a, p, guard are not neighbours");
+    free(a);
+    malloc_trim(0); /* a's block goes from the thread's cache into the heap */
+    char *q = realloc(p, 5000);
+    if (!q) setup_failed("realloc");
+    if (q == p) setup_failed("realloc did not move");
+    *pa = a, *pp = p;
+    (void)guard;
+}
+
+static void free_after_realloc_moved_merged(void) {
+    char *a, *p;
+    moved_into_merged_setup(&a, &p);
+    addr(p);
+    free(OPAQUE(p));
+}
+
+static void realloc_after_realloc_moved_merged(void) {
+    char *a, *p;
+    moved_into_merged_setup(&a, &p);
+    addr(p);
+    void *r = realloc(OPAQUE(p), 40);
+    (void)r;
+}
+
 /* Thread A (main) allocates, thread B frees twice (while A is alive). */
 static void *free_twice(void *arg) {
     free(arg);
@@ -647,6 +678,7 @@ static const struct kase cases[] = {
     CASE(double_free_realloc_zero),
     CASE(double_free_fork_child),
     CASE(free_after_realloc_moved),
+    CASE(free_after_realloc_moved_merged),
     CASE(free_into_merged_span),
     CASE(myfree_double),
     CASE(free_stack),
@@ -661,6 +693,7 @@ static const struct kase cases[] = {
     CASE(free_interior_fake_header),
     CASE(realloc_freed),
     CASE(realloc_freed_large),
+    CASE(realloc_after_realloc_moved_merged),
     CASE(realloc_invalid),
     CASE(realloc_interior),
     CASE(overflow_into_next_header_free_next),
