@@ -294,6 +294,7 @@ misuse_cases! {
     double_free_fork_child: DoubleFree in "free";
     free_after_realloc_moved: DoubleFree in "free";
     free_after_realloc_moved_merged: DoubleFree in "free";
+    free_after_flush_joined_tiny: BadHeader in "free";
     free_into_merged_span: DoubleFree in "free";
     myfree_double: DoubleFree in "myfree";
     // pointers never handed out

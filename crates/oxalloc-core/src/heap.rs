@@ -471,7 +471,13 @@ impl<S: Source> Heap<S> {
                 let mut size = size_of_header(h);
                 let mut j = i + 1;
                 while j < ps.len() && ps[j] - WORD == b + size {
-                    size += size_of_header(read(ps[j] - WORD));
+                    let inner = ps[j] - WORD;
+                    size += size_of_header(read(inner));
+                    // The inner header ends up inside the joined free block: it is cleared, so
+                    // that a stale pointer to it fails every check (`free`'s fast path trusts
+                    // a header that names its cache and a first word that is not a list link,
+                    // and the last block's first word may become the joined block's footer).
+                    write(inner, 0);
                     j += 1;
                 }
                 let joined = j - i - 1;

@@ -348,6 +348,28 @@ fn a_header_a_merge_leaves_behind_names_no_cache() {
 }
 
 #[test]
+fn blocks_joined_before_a_merge_leave_no_header_inside() {
+    let mut h = heap(1 << 20);
+    let ps: Vec<usize> = (0..4).map(|_| alloc(&mut h, 8, 16)).collect();
+    assert!(ps.windows(2).all(|w| w[1] == w[0] + 16), "neighbours");
+    // SAFETY: reads and writes the headers of live blocks of h.
+    unsafe {
+        for &p in &ps[..3] {
+            let hp = (p - 8) as *mut usize;
+            hp.write(hp.read() | 5usize << 48);
+        }
+        // The first three, freed by a cache at once: joined, then merged.
+        h.free_owned_sorted(&ps[..3]);
+        for &p in &ps[1..3] {
+            assert_eq!(((p - 8) as *const usize).read(), 0, "inner header cleared");
+        }
+    }
+    h.check().unwrap();
+    // SAFETY: a stale pointer into the joined block: the heap must refuse it.
+    assert!(unsafe { h.free(ps[2] as *mut u8) }.is_err());
+}
+
+#[test]
 fn amortised_realloc_gives_appends_an_eighth_more_room() {
     let usable = |h: &Heap<ArraySource>, p: usize| h.usable_size(p as *mut u8).unwrap();
     for amortise in [false, true] {

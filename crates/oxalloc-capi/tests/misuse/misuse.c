@@ -257,6 +257,21 @@ static void realloc_after_realloc_moved_merged(void) {
     (void)r;
 }
 
+/* Neighbouring cached blocks freed into the heap together are joined into one block before it
+ * merges; the last one's first word then holds the joined free block's footer (a 16-byte block
+ * has no other payload word), not a list link. A second free of it must not pass as live. */
+static void free_after_flush_joined_tiny(void) {
+    char *a = xmalloc(8), *b = xmalloc(8), *c = xmalloc(8), *d = xmalloc(8);
+    if (b != a + 16 || c != b + 16 || d != c + 16) setup_failed("a, b, c, d are not neighbours");
+    free(a);
+    free(b);
+    free(c);
+    malloc_trim(0); /* the cache's blocks go into the heap, a b c joined */
+    addr(c);
+    free(OPAQUE(c));
+    (void)d;
+}
+
 /* Thread A (main) allocates, thread B frees twice (while A is alive). */
 static void *free_twice(void *arg) {
     free(arg);
@@ -679,6 +694,7 @@ static const struct kase cases[] = {
     CASE(double_free_fork_child),
     CASE(free_after_realloc_moved),
     CASE(free_after_realloc_moved_merged),
+    CASE(free_after_flush_joined_tiny),
     CASE(free_into_merged_span),
     CASE(myfree_double),
     CASE(free_stack),
