@@ -1304,6 +1304,11 @@ impl<S: Source> Heap<S> {
             }
             let next = b + bsize;
             if next == self.top {
+                // The block's header stays in the top chunk, where a neighbour growing in place
+                // (or a carve) may later cover it with a live block: cleared, a stale pointer to
+                // it cannot pass for an in-use block (a second free there is caught as a
+                // corrupted header; before that, while the top holds it, as a double free).
+                write(b, 0);
                 self.top = start;
                 self.maybe_trim();
                 return;

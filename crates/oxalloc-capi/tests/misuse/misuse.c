@@ -272,6 +272,33 @@ static void free_after_flush_joined_tiny(void) {
     (void)d;
 }
 
+/* b was freed into the top chunk, then a, the block before it, grew in place over it: a second
+ * free of b points into the middle of the live a. */
+static void free_after_top_merge_grown_over(void) {
+    char *a = xmalloc(5000), *b = xmalloc(5000);
+    size_t sa = malloc_usable_size(a) + 8, sb = malloc_usable_size(b) + 8;
+    if (b != a + sa) setup_failed("a and b are not neighbours");
+    free(b);
+    malloc_trim(0); /* (b went into the heap already in a single-threaded program) */
+    char *a2 = realloc(a, sa + sb - 8);
+    if (a2 != a) setup_failed("a did not grow in place");
+    addr(b);
+    free(OPAQUE(b));
+}
+
+/* The same with a small block, which leaves its thread cache at malloc_trim. */
+static void free_after_top_merge_grown_over_small(void) {
+    char *a = xmalloc(1000), *b = xmalloc(200);
+    size_t sa = malloc_usable_size(a) + 8, sb = malloc_usable_size(b) + 8;
+    if (b != a + sa) setup_failed("a and b are not neighbours");
+    free(b);
+    malloc_trim(0);
+    char *a2 = realloc(a, sa + sb - 8);
+    if (a2 != a) setup_failed("a did not grow in place");
+    addr(b);
+    free(OPAQUE(b));
+}
+
 /* Thread A (main) allocates, thread B frees twice (while A is alive). */
 static void *free_twice(void *arg) {
     free(arg);
@@ -695,6 +722,8 @@ static const struct kase cases[] = {
     CASE(free_after_realloc_moved),
     CASE(free_after_realloc_moved_merged),
     CASE(free_after_flush_joined_tiny),
+    CASE(free_after_top_merge_grown_over),
+    CASE(free_after_top_merge_grown_over_small),
     CASE(free_into_merged_span),
     CASE(myfree_double),
     CASE(free_stack),
