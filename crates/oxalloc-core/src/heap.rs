@@ -368,8 +368,9 @@ impl<S: Source> Heap<S> {
         self.may_grow = on;
     }
 
-    /// The lowest and highest address of any segment this heap ever had (`lo > hi` before the
-    /// first). Every block of a segment lies in `[lo, hi)`; huge blocks may lie outside.
+    /// The lowest address of any segment this heap ever had and the highest end (`lo > hi`
+    /// before the first); the end comes down when a trim gives back the highest segment's top.
+    /// Every block of a segment lies in `[lo, hi)`; huge blocks may lie outside.
     pub fn bounds(&self) -> (usize, usize) {
         (self.lo, self.hi)
     }
@@ -976,6 +977,13 @@ impl<S: Source> Heap<S> {
         let given = end - new_end;
         self.top_end = new_end - WORD;
         self.kept = 0;
+        if self.hi == end {
+            // The break was the heap's highest end: its bounds shrink with it, so that a
+            // pointer into the pages given back is outside the heap for every check that
+            // reads them (see `bounds`).
+            self.hi = new_end;
+            self.bins.set_bounds(self.lo, self.hi);
+        }
         self.stats.heap_bytes -= given;
         self.stats.shrink_calls += 1;
         self.stats.released_bytes += given as u64;

@@ -299,6 +299,26 @@ static void free_after_top_merge_grown_over_small(void) {
     free(OPAQUE(b));
 }
 
+/* The heap gave the top back to the kernel with brk after everything above `keep` was freed: a
+ * second free of a block that was up there points into memory the process no longer has. It
+ * must be reported, not read (the thread's cache range had been widened over it by a refill). */
+static void free_after_trim_given_back(void) {
+    enum { N = 200 };
+    static char *v[N];
+    for (int i = 0; i < N; i++) v[i] = xmalloc(20000);
+    free(v[0]);
+    /* A small block (carved where v[0] was): its cache's refill sets its range to the heap's. */
+    char *keep = xmalloc(100);
+    if ((uintptr_t)keep > (uintptr_t)v[1]) setup_failed("the small block is not below the others");
+    uintptr_t brk_before = (uintptr_t)sbrk(0);
+    for (int i = N - 1; i >= 1; i--) free(v[i]);
+    if ((uintptr_t)sbrk(0) >= brk_before) setup_failed("the heap did not shrink");
+    if ((uintptr_t)v[N - 1] < (uintptr_t)sbrk(0)) setup_failed("the last block is still below the break");
+    addr(v[N - 1]);
+    free(OPAQUE(v[N - 1]));
+    (void)keep;
+}
+
 /* Thread A (main) allocates, thread B frees twice (while A is alive). */
 static void *free_twice(void *arg) {
     free(arg);
@@ -724,6 +744,7 @@ static const struct kase cases[] = {
     CASE(free_after_flush_joined_tiny),
     CASE(free_after_top_merge_grown_over),
     CASE(free_after_top_merge_grown_over_small),
+    CASE(free_after_trim_given_back),
     CASE(free_into_merged_span),
     CASE(myfree_double),
     CASE(free_stack),
