@@ -240,6 +240,8 @@ pub struct Heap<S: Source> {
     /// top changes segment or grows from the source, or the configuration or a purge tick
     /// drops the risen threshold. Invariant: `kept <= top_end - top`.
     kept: usize,
+    /// Set when a trim lowered `hi` (see [`Heap::take_bounds_lowered`]).
+    bounds_lowered: bool,
     /// Bytes the heap grew by so far, from the source or into `kept` (never decreases).
     grown_total: u64,
     /// The purge tick (`epoch`) in which a block was last carved from the top chunk.
@@ -279,6 +281,7 @@ impl<S: Source> Heap<S> {
             last_trim_bytes: 0,
             last_trim_epoch: 0,
             kept: 0,
+            bounds_lowered: false,
             grown_total: 0,
             top_used: 0,
             may_grow: true,
@@ -373,6 +376,13 @@ impl<S: Source> Heap<S> {
     /// Every block of a segment lies in `[lo, hi)`; huge blocks may lie outside.
     pub fn bounds(&self) -> (usize, usize) {
         (self.lo, self.hi)
+    }
+
+    /// Whether a trim lowered the heap's end (see [`Heap::bounds`]) since the last call: the
+    /// caller then narrows the ranges it keeps of the heap (one load and a branch per call).
+    #[inline]
+    pub fn take_bounds_lowered(&mut self) -> bool {
+        core::mem::take(&mut self.bounds_lowered)
     }
 
     /// Carves up to `kmax` contiguous in-use blocks of `bs` bytes (a multiple of 16) with
@@ -983,6 +993,7 @@ impl<S: Source> Heap<S> {
             // reads them (see `bounds`).
             self.hi = new_end;
             self.bins.set_bounds(self.lo, self.hi);
+            self.bounds_lowered = true;
         }
         self.stats.heap_bytes -= given;
         self.stats.shrink_calls += 1;

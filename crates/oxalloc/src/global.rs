@@ -93,7 +93,9 @@ pub(crate) fn with_heap<R>(f: impl FnOnce(&mut ProcessHeap) -> R) -> R {
     if h.dirty_bytes() > 0 || tcache::any_deferred() {
         purge_check(h);
     }
-    tcache::note_bounds_locked(h);
+    if h.take_bounds_lowered() {
+        tcache::note_bounds_locked(h);
+    }
     // SAFETY: taken above by this thread.
     unsafe { GLOBAL.lock.unlock() };
     if MAP_PENDING.load(Ordering::Relaxed) != 0 {

@@ -638,14 +638,14 @@ unsafe fn in_own_range(tc: *const TCache, p: usize) -> bool {
     unsafe { p.wrapping_sub((*tc).lo).rotate_right(4) < (*tc).span }
 }
 
-/// After a heap operation (heap locked): when a trim lowered the heap's end, the range of every
-/// check made without the lock comes down with it — the process-wide one (`LO`, `SPAN`) and the
+/// After a heap operation in which a trim lowered the heap's end (heap locked): the range of
+/// every check made without the lock comes down with it — the process-wide one (`LO`, `SPAN`) and the
 /// calling thread's cache's. A second `free` of a pointer into the pages given back then finds
 /// it outside the heap (`invalid pointer`) instead of reading its header from unmapped memory.
 /// Other threads' caches keep their wider range until their next refill: only its owner writes
 /// a cache's range (a plain word its fast path reads), so a thread freeing such a pointer twice
 /// before that still faults (DESIGN.md, "Misuse detection").
-#[inline]
+#[cold]
 pub fn note_bounds_locked(heap: &global::ProcessHeap) {
     let (lo, hi) = heap.bounds();
     let span = SPAN.load(Ordering::Relaxed);
