@@ -1301,13 +1301,6 @@ impl<S: Source> Heap<S> {
             let h = read(b);
             let bsize = size_of_header(h);
             self.stats.on_free(bsize);
-            if h & OWNER_MASK != 0 {
-                // A header that a merge below leaves inside a free block (or in the top chunk)
-                // must not name a thread cache: `free`'s and `realloc`'s fast paths trust a block
-                // whose header names theirs, so a stale pointer to it would pass as live there
-                // instead of being judged a double free by the heap.
-                write(b, h & !OWNER_MASK);
-            }
             let mut start = b;
             let mut size = bsize;
             if h & PREV_INUSE == 0 {
@@ -1331,6 +1324,14 @@ impl<S: Source> Heap<S> {
                 self.top = start;
                 self.maybe_trim();
                 return;
+            }
+            if start != b {
+                // The header stays inside the free block it merged into. It must not name a
+                // thread cache: `free`'s and `realloc`'s fast paths trust a block whose header
+                // names theirs, so a stale pointer to it would pass as live there instead of
+                // being judged a double free by the heap. (Without a merge backwards,
+                // `make_free` below rewrites it.)
+                write(b, h & !OWNER_MASK);
             }
             let nh = read(next);
             if nh & INUSE == 0 {

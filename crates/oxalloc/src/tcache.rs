@@ -648,11 +648,11 @@ unsafe fn in_own_range(tc: *const TCache, p: usize) -> bool {
 #[cold]
 pub fn note_bounds_locked(heap: &global::ProcessHeap) {
     let (lo, hi) = heap.bounds();
-    let span = SPAN.load(Ordering::Relaxed);
-    if lo >= hi || span == 0 || hi >= LO.load(Ordering::Relaxed).wrapping_add(span) {
+    let (glo, span) = (LO.load(Ordering::Relaxed), SPAN.load(Ordering::Relaxed));
+    if lo >= hi || span == 0 || hi >= glo.wrapping_add(span) {
         return;
     }
-    SPAN.store(hi - LO.load(Ordering::Relaxed), Ordering::Relaxed);
+    SPAN.store(hi - glo, Ordering::Relaxed);
     let tc = tls::get() as *mut TCache;
     if !tc.is_null() && !core::ptr::eq(tc, &DISABLED) {
         // SAFETY: tc is the calling thread's live cache; its range is its own to write.

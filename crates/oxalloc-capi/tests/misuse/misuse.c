@@ -230,7 +230,7 @@ static void free_after_realloc_moved(void) {
  * before it: p's header is left inside that free block. A second free of p must still be told
  * from a free of a live block (and the old header, which named p's thread cache, must not send
  * it down the cache's fast path). */
-static void moved_into_merged_setup(char **pa, char **pp) {
+static char *moved_into_merged(void) {
     char *a = xmalloc(200), *p = xmalloc(200), *guard = xmalloc(200);
     if (p != a + 208 || guard != p + 208) setup_failed("a, p, guard are not neighbours");
     free(a);
@@ -238,20 +238,18 @@ static void moved_into_merged_setup(char **pa, char **pp) {
     char *q = realloc(p, 5000);
     if (!q) setup_failed("realloc");
     if (q == p) setup_failed("realloc did not move");
-    *pa = a, *pp = p;
     (void)guard;
+    return p;
 }
 
 static void free_after_realloc_moved_merged(void) {
-    char *a, *p;
-    moved_into_merged_setup(&a, &p);
+    char *p = moved_into_merged();
     addr(p);
     free(OPAQUE(p));
 }
 
 static void realloc_after_realloc_moved_merged(void) {
-    char *a, *p;
-    moved_into_merged_setup(&a, &p);
+    char *p = moved_into_merged();
     addr(p);
     void *r = realloc(OPAQUE(p), 40);
     (void)r;
@@ -273,22 +271,10 @@ static void free_after_flush_joined_tiny(void) {
 }
 
 /* b was freed into the top chunk, then a, the block before it, grew in place over it: a second
- * free of b points into the middle of the live a. */
-static void free_after_top_merge_grown_over(void) {
-    char *a = xmalloc(5000), *b = xmalloc(5000);
-    size_t sa = malloc_usable_size(a) + 8, sb = malloc_usable_size(b) + 8;
-    if (b != a + sa) setup_failed("a and b are not neighbours");
-    free(b);
-    malloc_trim(0); /* (b went into the heap already in a single-threaded program) */
-    char *a2 = realloc(a, sa + sb - 8);
-    if (a2 != a) setup_failed("a did not grow in place");
-    addr(b);
-    free(OPAQUE(b));
-}
-
-/* The same with a small block, which leaves its thread cache at malloc_trim. */
-static void free_after_top_merge_grown_over_small(void) {
-    char *a = xmalloc(1000), *b = xmalloc(200);
+ * free of b points into the middle of the live a. malloc_trim takes a small b out of its thread
+ * cache (a medium one went into the heap already in a single-threaded program). */
+static void free_after_top_merge_grown_over_of(size_t na, size_t nb) {
+    char *a = xmalloc(na), *b = xmalloc(nb);
     size_t sa = malloc_usable_size(a) + 8, sb = malloc_usable_size(b) + 8;
     if (b != a + sa) setup_failed("a and b are not neighbours");
     free(b);
@@ -298,6 +284,10 @@ static void free_after_top_merge_grown_over_small(void) {
     addr(b);
     free(OPAQUE(b));
 }
+
+static void free_after_top_merge_grown_over(void) { free_after_top_merge_grown_over_of(5000, 5000); }
+
+static void free_after_top_merge_grown_over_small(void) { free_after_top_merge_grown_over_of(1000, 200); }
 
 /* The heap gave the top back to the kernel with brk after everything above `keep` was freed: a
  * second free of a block that was up there points into memory the process no longer has. It
