@@ -298,6 +298,7 @@ misuse_cases! {
     free_after_top_merge_grown_over: BadHeader in "free";
     free_after_top_merge_grown_over_small: BadHeader in "free";
     free_after_trim_given_back: Invalid in "free";
+    free_after_trim_given_back_other_thread: Invalid in "free";
     free_into_merged_span: DoubleFree in "free";
     myfree_double: DoubleFree in "myfree";
     // pointers never handed out

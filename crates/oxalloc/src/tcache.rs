@@ -165,10 +165,16 @@ pub struct TCache {
     /// `in_own_range`).
     secret: usize,
     lo: usize,
-    span: usize,
+    /// Written with the heap's lock held, by the owner at a refill and by any thread whose
+    /// trim lowered the heap's end (`note_bounds_locked`); read by the owner's fast paths.
+    span: AtomicUsize,
     /// `LINK_ZERO`, read from here by `free`'s fast path (an operand in memory instead of a
     /// 64-bit constant loaded into a register: one instruction less).
     link_zero: usize,
+    /// `SIZE_MASK & !15` and `SIZE_MASK`, read from here by the fast paths of `free` and
+    /// `realloc` for the same reason.
+    class_mask: usize,
+    size_mask: usize,
     /// Blocks the next refill of each bin carves: starts at one cache line's worth (one block
     /// from 64 bytes up) and doubles up to `limit`, so a size a program uses a few times
     /// takes little memory, and two threads' first blocks never share a cache line.
@@ -222,8 +228,10 @@ impl TCache {
             owner,
             secret,
             lo: 0,
-            span: 0,
+            span: AtomicUsize::new(0),
             link_zero: LINK_ZERO,
+            class_mask: SIZE_MASK & !15,
+            size_mask: SIZE_MASK,
             bins,
             batch,
             id,
@@ -607,7 +615,7 @@ pub unsafe fn try_free(p: usize) -> bool {
             return false;
         }
         // Rounded down to 16 (a block resized by the heap may have 8 more bytes): its class.
-        let size = h & SIZE_MASK & !15;
+        let size = h & (*tc).class_mask;
         if size > 16 * CLASSES {
             return false;
         }
@@ -635,16 +643,15 @@ pub unsafe fn try_free(p: usize) -> bool {
 #[inline(always)]
 unsafe fn in_own_range(tc: *const TCache, p: usize) -> bool {
     // SAFETY: per the contract.
-    unsafe { p.wrapping_sub((*tc).lo).rotate_right(4) < (*tc).span }
+    unsafe { p.wrapping_sub((*tc).lo).rotate_right(4) < (*tc).span.load(Ordering::Relaxed) }
 }
 
 /// After a heap operation in which a trim lowered the heap's end (heap locked): the range of
-/// every check made without the lock comes down with it — the process-wide one (`LO`, `SPAN`) and the
-/// calling thread's cache's. A second `free` of a pointer into the pages given back then finds
-/// it outside the heap (`invalid pointer`) instead of reading its header from unmapped memory.
-/// Other threads' caches keep their wider range until their next refill: only its owner writes
-/// a cache's range (a plain word its fast path reads), so a thread freeing such a pointer twice
-/// before that still faults (DESIGN.md, "Misuse detection").
+/// every check made without the lock comes down with it — the process-wide one (`LO`, `SPAN`)
+/// and every cache's. A second `free` of a pointer into the pages given back then finds it
+/// outside the heap (`invalid pointer`) instead of reading its header from unmapped memory, in
+/// whichever thread it happens. (Only a `free` already past its range check when the trim ran
+/// can still read the given-back page: a double free racing with the trim.)
 #[cold]
 pub fn note_bounds_locked(heap: &global::ProcessHeap) {
     let (lo, hi) = heap.bounds();
@@ -653,10 +660,24 @@ pub fn note_bounds_locked(heap: &global::ProcessHeap) {
         return;
     }
     SPAN.store(hi - glo, Ordering::Relaxed);
-    let tc = tls::get() as *mut TCache;
-    if !tc.is_null() && !core::ptr::eq(tc, &DISABLED) {
-        // SAFETY: tc is the calling thread's live cache; its range is its own to write.
-        unsafe { set_own_range(tc, lo, hi) };
+    for tc in caches() {
+        // SAFETY: table entries live for the whole process; a cache's `lo` and `span` are
+        // written only with the heap's lock held (by this thread now).
+        unsafe { lower_range(tc, hi) };
+    }
+}
+
+/// Lowers the end of `tc`'s range to `hi` if it lies above (heap locked).
+///
+/// # Safety
+/// `tc` is a cache of the table; the heap's lock is held.
+unsafe fn lower_range(tc: *mut TCache, hi: usize) {
+    // SAFETY: per the contract (`lo` is written only under the lock, like `span`).
+    unsafe {
+        let units = hi.saturating_sub((*tc).lo) >> 4;
+        if (*tc).span.load(Ordering::Relaxed) > units {
+            (*tc).span.store(units, Ordering::Relaxed);
+        }
     }
 }
 
@@ -670,7 +691,9 @@ unsafe fn set_own_range(tc: *mut TCache, lo: usize, hi: usize) {
     // SAFETY: per the contract.
     unsafe {
         (*tc).lo = lo16;
-        (*tc).span = hi.saturating_sub(lo16) >> 4;
+        (*tc)
+            .span
+            .store(hi.saturating_sub(lo16) >> 4, Ordering::Relaxed);
     }
 }
 
@@ -721,10 +744,11 @@ pub unsafe fn realloc_fits(p: usize, n: usize) -> Option<*mut u8> {
     // SAFETY: forwarded; p's first word is read only after its header (p - 8) was.
     unsafe {
         let (tc, h) = cache_and_header(p)?;
-        if h >> OWNER_SHIFT != (*tc).owner || may_be_link(read(p), (*tc).secret) {
+        // (`may_be_link`, with the tag from the cache.)
+        if h >> OWNER_SHIFT != (*tc).owner || (read(p) ^ (*tc).secret) & (*tc).link_zero == 0 {
             return None; // another's block, or perhaps a listed (freed) one: look closer
         }
-        let usable = (h & SIZE_MASK) - WORD;
+        let usable = (h & (*tc).size_mask) - WORD;
         (n <= usable && n >= usable / 2).then_some(p as *mut u8)
     }
 }

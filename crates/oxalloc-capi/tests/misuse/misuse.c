@@ -309,6 +309,64 @@ static void free_after_trim_given_back(void) {
     (void)keep;
 }
 
+/* The same in another thread: its cache's range was set (by a refill) while the blocks were
+ * there, and the main thread's trim gave their pages back. The second free happens in that
+ * thread, whose fast path must not read the header from the unmapped page. */
+static pthread_mutex_t trim_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t trim_cv = PTHREAD_COND_INITIALIZER;
+static int trim_stage;
+static char *trim_victim, *trim_first;
+
+static void trim_wait_for(int stage) {
+    pthread_mutex_lock(&trim_mu);
+    while (trim_stage < stage) pthread_cond_wait(&trim_cv, &trim_mu);
+    pthread_mutex_unlock(&trim_mu);
+}
+
+static void trim_go(int stage) {
+    pthread_mutex_lock(&trim_mu);
+    trim_stage = stage;
+    pthread_cond_broadcast(&trim_cv);
+    pthread_mutex_unlock(&trim_mu);
+}
+
+static void *refill_then_free_given_back(void *arg) {
+    (void)arg;
+    char *mine = xmalloc(48); /* a refill: this cache's range is the heap's, over the blocks */
+    if ((uintptr_t)mine > (uintptr_t)trim_first) setup_failed("the thread's block is not below the others");
+    trim_go(1);
+    trim_wait_for(2);
+    addr(trim_victim);
+    free(OPAQUE(trim_victim));
+    survived();
+    (void)mine;
+    return NULL;
+}
+
+static void free_after_trim_given_back_other_thread(void) {
+    enum { N = 60 };
+    static char *v[N];
+    /* A free fragment below the blocks, for the thread's refill (the top lies above them). */
+    char *hole = xmalloc(5000);
+    char *guard = xmalloc(100);
+    /* Above the medium bins (64 KiB): freed, they go to the heap even with threads. */
+    for (int i = 0; i < N; i++) v[i] = xmalloc(100000);
+    free(hole);
+    trim_first = v[0];
+    pthread_t t;
+    pthread_create(&t, NULL, refill_then_free_given_back, NULL);
+    trim_wait_for(1);
+    uintptr_t brk_before = (uintptr_t)sbrk(0);
+    for (int i = N - 1; i >= 0; i--) free(v[i]);
+    malloc_trim(0);
+    if ((uintptr_t)sbrk(0) >= brk_before) setup_failed("the heap did not shrink");
+    if ((uintptr_t)v[N - 1] < (uintptr_t)sbrk(0)) setup_failed("the last block is still below the break");
+    trim_victim = v[N - 1];
+    trim_go(2);
+    pthread_join(t, NULL);
+    (void)guard;
+}
+
 /* Thread A (main) allocates, thread B frees twice (while A is alive). */
 static void *free_twice(void *arg) {
     free(arg);
@@ -735,6 +793,7 @@ static const struct kase cases[] = {
     CASE(free_after_top_merge_grown_over),
     CASE(free_after_top_merge_grown_over_small),
     CASE(free_after_trim_given_back),
+    CASE(free_after_trim_given_back_other_thread),
     CASE(free_into_merged_span),
     CASE(myfree_double),
     CASE(free_stack),
