@@ -171,9 +171,12 @@ pub struct TCache {
     /// `LINK_ZERO`, read from here by `free`'s fast path (an operand in memory instead of a
     /// 64-bit constant loaded into a register: one instruction less).
     link_zero: usize,
-    /// `SIZE_MASK & !15` and `SIZE_MASK`, read from here by the fast paths of `free` and
-    /// `realloc` for the same reason.
-    class_mask: usize,
+    /// `owner` in a header's owner field, and the mask of a header's owner field and its size
+    /// rounded down to 16: `free`'s fast path tests owner and size class in one comparison
+    /// (see `try_free`).
+    owner_tag: usize,
+    free_mask: usize,
+    /// `SIZE_MASK`, read from here by `realloc`'s fast path (an operand in memory, as above).
     size_mask: usize,
     /// Blocks the next refill of each bin carves: starts at one cache line's worth (one block
     /// from 64 bytes up) and doubles up to `limit`, so a size a program uses a few times
@@ -230,7 +233,8 @@ impl TCache {
             lo: 0,
             span: AtomicUsize::new(0),
             link_zero: LINK_ZERO,
-            class_mask: SIZE_MASK & !15,
+            owner_tag: owner << OWNER_SHIFT,
+            free_mask: OWNER_MASK | (SIZE_MASK & !15),
             size_mask: SIZE_MASK,
             bins,
             batch,
@@ -610,12 +614,11 @@ pub unsafe fn try_free(p: usize) -> bool {
         if !in_own_range(tc, p) {
             return false;
         }
-        let h = read(p - WORD);
-        if h >> OWNER_SHIFT != (*tc).owner {
-            return false;
-        }
-        // Rounded down to 16 (a block resized by the heap may have 8 more bytes): its class.
-        let size = h & (*tc).class_mask;
+        // The size rounded down to 16 (a block resized by the heap may have 8 more bytes): its
+        // class. With the owner field xor-ed with this cache's: another owner's block (or the
+        // heap's, owner 0) leaves bits 48.. set, far above any class, so the one comparison
+        // also tests the owner.
+        let size = (read(p - WORD) ^ (*tc).owner_tag) & (*tc).free_mask;
         if size > 16 * CLASSES {
             return false;
         }
