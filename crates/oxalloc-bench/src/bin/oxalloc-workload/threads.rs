@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::sync::mpsc;
 use std::thread;
 
-use crate::util::{object, weigh, Rng};
+use crate::util::{object, thread_cpu_ns, weigh, Rng};
 
 /// Server-like size: mostly 8 B - 4 KiB, sometimes up to 64 KiB.
 fn server_size(rng: &mut Rng) -> usize {
@@ -198,7 +198,8 @@ pub fn prodcons(quick: bool) -> u64 {
 }
 
 /// Each thread repeatedly allocates 1e5 objects and then frees them all (in allocation order
-/// or in reverse, alternately).
+/// or in reverse, alternately). Prints the CPU time per object of each phase, summed over the
+/// threads: allocating (and filling), weighing (first and last byte) and freeing.
 pub fn bulk(quick: bool, threads: usize) -> u64 {
     let (rounds, per_round) = if quick { (2, 50_000) } else { (10, 100_000) };
     let handles: Vec<_> = (0..threads)
@@ -206,14 +207,18 @@ pub fn bulk(quick: bool, threads: usize) -> u64 {
             thread::spawn(move || {
                 let mut rng = Rng::new(200 + t as u64);
                 let mut sum = 0u64;
+                let mut phases = [0u64; 3];
                 for round in 0..rounds {
+                    let t0 = thread_cpu_ns();
                     let mut v: Vec<Box<[u8]>> = Vec::with_capacity(per_round);
                     for i in 0..per_round {
                         v.push(object(rng.range(16, 256), i as u8));
                     }
+                    let t1 = thread_cpu_ns();
                     for o in &v {
                         sum = sum.wrapping_add(weigh(o));
                     }
+                    let t2 = thread_cpu_ns();
                     if round % 2 == 0 {
                         drop(v);
                     } else {
@@ -221,15 +226,29 @@ pub fn bulk(quick: bool, threads: usize) -> u64 {
                             drop(o);
                         }
                     }
+                    let t3 = thread_cpu_ns();
+                    phases[0] += t1 - t0;
+                    phases[1] += t2 - t1;
+                    phases[2] += t3 - t2;
                 }
-                sum
+                (sum, phases)
             })
         })
         .collect();
-    handles
-        .into_iter()
-        .map(|h| h.join().expect("bulk thread"))
-        .fold(0, u64::wrapping_add)
+    let mut sum = 0u64;
+    let mut phases = [0u64; 3];
+    for h in handles {
+        let (s, p) = h.join().expect("bulk thread");
+        sum = sum.wrapping_add(s);
+        for (a, b) in phases.iter_mut().zip(p) {
+            *a += b;
+        }
+    }
+    let objects = (threads * rounds * per_round) as f64;
+    for (name, ns) in ["alloc", "weigh", "free"].iter().zip(phases) {
+        println!("metric: {name}_cpu_ns_per_obj {:.2}", ns as f64 / objects);
+    }
+    sum
 }
 
 /// Writes every byte of `obj` `reps` times (volatile, so the writes really happen).

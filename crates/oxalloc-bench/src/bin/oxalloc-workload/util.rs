@@ -61,6 +61,17 @@ pub fn weigh(obj: &[u8]) -> u64 {
     (obj.len() as u64).wrapping_mul(u64::from(first) + 1) ^ (u64::from(last) << 32)
 }
 
+/// CPU time of the calling thread so far, in nanoseconds (time descheduled not counted).
+pub fn thread_cpu_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
 /// Online CPUs.
 pub fn nproc() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
