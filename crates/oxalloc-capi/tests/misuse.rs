@@ -253,9 +253,19 @@ fn judge(run: &Run, kind: Kind, func: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A second message a case may end with. A forged header carries check bits of 0, which are
+/// the right ones for its address and size one time in 256 (the secret is random per process):
+/// then the heap trusts it, and its check of the next block, a forged header too, reports it.
+fn alternative(case: &str) -> Option<Kind> {
+    (case == "free_interior_fake_header").then_some(Kind::NextCorrupted)
+}
+
 fn check(case: &str, kind: Kind, func: &str) {
     let run = run_case(case, true);
     if let Err(e) = judge(&run, kind, func) {
+        if alternative(case).is_some_and(|k| judge(&run, k, func).is_ok()) {
+            return;
+        }
         panic!("misuse case {case}: {e}");
     }
 }
@@ -299,6 +309,7 @@ misuse_cases! {
     free_after_top_merge_grown_over_small: BadHeader in "free";
     free_after_trim_given_back: Invalid in "free";
     free_after_trim_given_back_other_thread: Invalid in "free";
+    free_after_trim_given_back_group_refill: Invalid in "free";
     free_into_merged_span: DoubleFree in "free";
     myfree_double: DoubleFree in "myfree";
     // pointers never handed out

@@ -53,8 +53,9 @@ const MEDIUM: usize = 48;
 const NBINS: usize = CLASSES + 1 + MEDIUM;
 /// The largest request a medium bin serves (a 64 KiB block).
 pub const MAX_MEDIUM: usize = 65536 - WORD;
-/// The most thread caches alive at once; later threads use the shared heap directly.
-const MAX_ID: usize = (1 << 16) - 1;
+/// The most thread caches alive at once; later threads use the shared heap directly. (Owner
+/// field 0xFFFF is nobody's: the disabled cache's `owner_tag` has it.)
+const MAX_ID: usize = (1 << 16) - 2;
 const _: () = assert!(MAX_ID < Group::MIXED as usize);
 
 const _: () = assert!(MAX_SMALL == 1016);
@@ -159,8 +160,9 @@ pub struct TCache {
     bins: [Bin; NBINS],
     /// The owner field of the blocks this cache owns (`usize::MAX` for the disabled cache).
     owner: usize,
-    /// Copies of SECRET and of the heap's range as of this cache's last refill (every block
-    /// this cache owns lies in it), so the fast paths read one cache line for them. The range
+    /// Copies of SECRET and of the heap's range as of this cache's last refill, its end lowered
+    /// by any trim since (every block this cache owns lies in it), so the fast paths read one
+    /// cache line for them. The range
     /// is kept as its first 16-aligned address and its number of 16-byte units (see
     /// `in_own_range`).
     secret: usize,
@@ -659,10 +661,15 @@ unsafe fn in_own_range(tc: *const TCache, p: usize) -> bool {
 pub fn note_bounds_locked(heap: &global::ProcessHeap) {
     let (lo, hi) = heap.bounds();
     let (glo, span) = (LO.load(Ordering::Relaxed), SPAN.load(Ordering::Relaxed));
-    if lo >= hi || span == 0 || hi >= glo.wrapping_add(span) {
+    if lo >= hi {
         return;
     }
-    SPAN.store(hi - glo, Ordering::Relaxed);
+    if span != 0 && hi < glo.wrapping_add(span) {
+        SPAN.store(hi - glo, Ordering::Relaxed);
+    }
+    // Every cache, even when the process-wide range was already below `hi`: a refill from the
+    // deferred groups sets its cache's range to the heap's bounds and leaves `LO`/`SPAN` as they
+    // were, so a cache's range can reach above the process-wide one.
     for tc in caches() {
         // SAFETY: table entries live for the whole process; a cache's `lo` and `span` are
         // written only with the heap's lock held (by this thread now).
@@ -719,8 +726,9 @@ unsafe fn small_bin(tc: *mut TCache, size: usize) -> *mut Bin {
 /// the cache's blocks (so `p - 8` is heap memory); `None` otherwise.
 ///
 /// # Safety
-/// The cache's range is the heap's as of its last refill (blocks are never unmapped from it
-/// while the cache can own them).
+/// The cache's range is the heap's as of its last refill, its end lowered by any trim since
+/// (`note_bounds_locked`): memory in it is mapped, except what a trim racing with the caller
+/// gives back after the range test.
 #[inline(always)]
 unsafe fn cache_and_header(p: usize) -> Option<(*mut TCache, usize)> {
     let tc = tls::get() as *mut TCache;

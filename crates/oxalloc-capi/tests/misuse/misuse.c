@@ -367,6 +367,67 @@ static void free_after_trim_given_back_other_thread(void) {
     (void)guard;
 }
 
+/* A cache's range can reach above the process-wide one: a refill from another cache's deferred
+ * group sets it to the heap's bounds of the moment without touching the process-wide range. B
+ * carves its first blocks; C fills a bin and exits, so its blocks become deferred groups; the
+ * main thread grows the heap with large blocks; B refills from C's group (its range now covers
+ * the large blocks); the main thread frees the top ones and trims, which leaves the break above
+ * the process-wide range's end. B's second free of the last block must find it outside its range
+ * all the same (a trim lowers every cache's range, however it compares with the process-wide one). */
+enum { GROUP_SIZE = 200, GROWN = 40 };
+static char *group_grown[GROWN];
+
+static void *fill_a_bin_and_exit(void *arg) {
+    (void)arg;
+    void *p[400];
+    for (int i = 0; i < 400; i++) p[i] = xmalloc(GROUP_SIZE);
+    for (int i = 0; i < 400; i++) free(p[i]);
+    for (int i = 0; i < 40; i++) p[i] = xmalloc(GROUP_SIZE);
+    for (int i = 0; i < 40; i++) free(p[i]);
+    /* Alive while the heap grows (an exited thread's groups would be merged before growth). */
+    trim_go(2);
+    trim_wait_for(3);
+    return NULL;
+}
+
+static void *refill_from_group_then_free(void *arg) {
+    (void)arg;
+    sink = xmalloc(48); /* a carving refill: the range is the heap's now */
+    trim_go(1);
+    trim_wait_for(4);
+    sink = xmalloc(GROUP_SIZE); /* a refill from the exited thread's group: the grown heap's */
+    trim_go(5);
+    trim_wait_for(6);
+    addr(trim_victim);
+    free(OPAQUE(trim_victim));
+    survived();
+    return NULL;
+}
+
+/* Stages: 1 B carved, 2 C filled its bin, 3 the heap grew (C may exit), 4 C exited (B may
+ * refill), 5 B refilled, 6 the heap was trimmed (B may free). */
+static void free_after_trim_given_back_group_refill(void) {
+    sink = xmalloc(32);
+    pthread_t b, c;
+    pthread_create(&b, NULL, refill_from_group_then_free, NULL);
+    trim_wait_for(1);
+    pthread_create(&c, NULL, fill_a_bin_and_exit, NULL);
+    trim_wait_for(2);
+    for (int i = 0; i < GROWN; i++) group_grown[i] = xmalloc(100000);
+    trim_go(3);
+    pthread_join(c, NULL);
+    trim_go(4);
+    trim_wait_for(5);
+    uintptr_t brk_before = (uintptr_t)sbrk(0);
+    for (int i = GROWN - 1; i > GROWN / 2; i--) free(group_grown[i]);
+    malloc_trim(0);
+    if ((uintptr_t)sbrk(0) >= brk_before) setup_failed("the heap did not shrink");
+    if ((uintptr_t)group_grown[GROWN - 1] < (uintptr_t)sbrk(0)) setup_failed("the last block is still below the break");
+    trim_victim = group_grown[GROWN - 1];
+    trim_go(6);
+    pthread_join(b, NULL);
+}
+
 /* Thread A (main) allocates, thread B frees twice (while A is alive). */
 static void *free_twice(void *arg) {
     free(arg);
@@ -794,6 +855,7 @@ static const struct kase cases[] = {
     CASE(free_after_top_merge_grown_over_small),
     CASE(free_after_trim_given_back),
     CASE(free_after_trim_given_back_other_thread),
+    CASE(free_after_trim_given_back_group_refill),
     CASE(free_into_merged_span),
     CASE(myfree_double),
     CASE(free_stack),
