@@ -36,7 +36,7 @@
 
 use crate::global;
 use crate::tls;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use oxalloc_core::tag::{
     check_ok, read, write, FLAGS, INUSE, MMAPPED, OWNER_MASK, OWNER_SHIFT, SIZE_MASK, WORD,
 };
@@ -205,6 +205,10 @@ pub struct TCache {
     /// linked through the groups' head blocks. Touched only with the heap lock held (atomics
     /// only so that the cache stays shareable; plain loads and stores suffice).
     over: [AtomicUsize; NBINS],
+    /// Per class: how many of the groups in the class's deferred ring name this cache (heap
+    /// lock; atomics for the same reason as `over`). A refill scans the ring for its own newest
+    /// group only when there is one: the scan probes a cache line per group, up to 256.
+    in_ring: [AtomicU16; NBINS],
     /// Per class: a group this cache gave back from a swinging bin, kept here instead of in the
     /// deferred ring when the slot was free (head in bits 0..48, count in 48..64, as a per-bin
     /// remote list; 0: none; newer groups go to the ring while it is taken). The owner puts and
@@ -257,6 +261,7 @@ impl TCache {
             adopt: 0,
             adopt_count: 0,
             over: [const { AtomicUsize::new(0) }; NBINS],
+            in_ring: [const { AtomicU16::new(0) }; NBINS],
         }
     }
 }
@@ -1576,10 +1581,30 @@ unsafe fn defer_locked(
         count: count as u32,
         owner: owner as u32 | if mixed { Group::MIXED } else { 0 },
     };
+    note_in_ring(k, owner, true);
     d.len[k] += 1;
     d.blocks += count;
     d.bytes += count * bin_size(k);
     DEFERRED_BLOCKS.store(d.blocks, Ordering::Relaxed);
+}
+
+/// Counts a group of cache `owner` into (`add`) or out of class `k`'s deferred ring (heap
+/// locked; see `TCache::in_ring`).
+fn note_in_ring(k: usize, owner: usize, add: bool) {
+    let tc = TABLE.get(owner).map_or(core::ptr::null_mut(), |e| {
+        e.load(Ordering::Acquire) as *mut TCache
+    });
+    if tc.is_null() {
+        return;
+    }
+    // SAFETY: caches live for the whole process; `in_ring` is the heap lock's (held).
+    let c = unsafe { &(*tc).in_ring[k] };
+    let v = c.load(Ordering::Relaxed);
+    debug_assert!(add || v > 0);
+    c.store(
+        if add { v + 1 } else { v.wrapping_sub(1) },
+        Ordering::Relaxed,
+    );
 }
 
 impl Deferred {
@@ -1647,6 +1672,7 @@ impl Deferred {
         debug_assert!(i < self.len[k]);
         let at = |j: usize| (self.first[k] + j) % GROUPS;
         let g = self.groups[at(i)][k];
+        note_in_ring(k, g.id(), false);
         for j in i..self.len[k] - 1 {
             self.groups[at(j)][k] = self.groups[at(j + 1)][k];
         }
@@ -1664,6 +1690,7 @@ impl Deferred {
     fn pop_oldest(&mut self, k: usize) -> Group {
         debug_assert!(self.len[k] > 0);
         let g = self.groups[self.first[k]][k];
+        note_in_ring(k, g.id(), false);
         self.first[k] = (self.first[k] + 1) % GROUPS;
         self.len[k] -= 1;
         if self.len[k] == 0 {
@@ -1685,12 +1712,24 @@ impl Deferred {
 fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Option<Group> {
     let d = deferred(heap);
     let n = d.len[k];
-    let in_ring = (0..n)
-        .rev()
-        .find(|&j| d.groups[(d.first[k] + j) % GROUPS][k].id() == owner);
     let own_tc = match TABLE.get(owner) {
-        Some(e) if d.over_groups[k] > 0 => e.load(Ordering::Acquire) as *const TCache,
-        _ => core::ptr::null(),
+        Some(e) => e.load(Ordering::Acquire) as *const TCache,
+        None => core::ptr::null(),
+    };
+    // SAFETY: a cache of the table; `in_ring` is the heap lock's (held).
+    let any_own = !own_tc.is_null() && unsafe { (*own_tc).in_ring[k].load(Ordering::Relaxed) } > 0;
+    let in_ring = if any_own {
+        (0..n)
+            .rev()
+            .find(|&j| d.groups[(d.first[k] + j) % GROUPS][k].id() == owner)
+    } else {
+        debug_assert!(!(0..n).any(|j| d.groups[(d.first[k] + j) % GROUPS][k].id() == owner));
+        None
+    };
+    let own_tc = if d.over_groups[k] > 0 {
+        own_tc
+    } else {
+        core::ptr::null()
     };
     let g = if let Some(i) = in_ring {
         d.remove(k, i)
