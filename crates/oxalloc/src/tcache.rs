@@ -1186,6 +1186,9 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
                 (*tc).stash[k].store(old | (old_count as usize) << 48, Ordering::Release);
                 if !STASHED[k].load(Ordering::Relaxed) {
                     STASHED[k].store(true, Ordering::Release);
+                    if !STASHED[0].load(Ordering::Relaxed) {
+                        STASHED[0].store(true, Ordering::Release);
+                    }
                 }
                 return;
             }
@@ -1928,7 +1931,12 @@ unsafe fn cached_bytes(tc: *mut TCache) -> usize {
             .enumerate()
             .map(|(k, (b, st))| {
                 let n = (b.count + b.spare_count) as usize + (st.load(Ordering::Relaxed) >> 48);
-                n * if k == 0 { 0 } else { bin_size(k) }
+                // (A medium class's size takes a few instructions: only for bins with blocks.)
+                if n == 0 || k == 0 {
+                    0
+                } else {
+                    n * bin_size(k)
+                }
             })
             .sum()
     }
@@ -1936,6 +1944,8 @@ unsafe fn cached_bytes(tc: *mut TCache) -> usize {
 
 /// Per class: whether some cache may have a stashed group (set by an owner that stashes one
 /// when it is clear, cleared by a thread holding the lock whose scan of every cache found none).
+/// Flag 0 (no class) says whether any class's flag may be set: the merge before every growth
+/// looks at it first (the classes' flags cost about 700 instructions to go through).
 /// The scans under the lock (a refill about to carve, every growth) skip a class without one, so
 /// they cost nothing in a program whose bins do not swing. A stale set flag costs a scan. A clear
 /// flag over a stashed group (a put that raced with a scan) hides it from other threads until
@@ -1976,6 +1986,10 @@ fn steal_stash(k: usize, owner: usize) -> Option<Group> {
 /// Merges every cache's stashed groups (see `TCache::stash`) into the locked heap, their lists
 /// walked in step. Returns whether there were any.
 fn merge_stashes_locked(heap: &mut global::ProcessHeap) -> bool {
+    // Flag 0: whether any class's flag may be set (cleared before the classes are read).
+    if !STASHED[0].load(Ordering::Relaxed) || !STASHED[0].swap(false, Ordering::AcqRel) {
+        return false;
+    }
     let mut any = false;
     let mut lists = [0usize; LANES];
     let mut n = 0;
