@@ -1186,9 +1186,11 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
                 (*tc).stash[k].store(old | (old_count as usize) << 48, Ordering::Release);
                 if !STASHED[k].load(Ordering::Relaxed) {
                     STASHED[k].store(true, Ordering::Release);
-                    if !STASHED[0].load(Ordering::Relaxed) {
-                        STASHED[0].store(true, Ordering::Release);
-                    }
+                }
+                // Whatever the class's flag said: a merge racing with a stash can leave the
+                // class's flag set and flag 0 clear, and the next stash must mend that.
+                if !STASHED[0].load(Ordering::Relaxed) {
+                    STASHED[0].store(true, Ordering::Release);
                 }
                 return;
             }
@@ -1944,8 +1946,11 @@ unsafe fn cached_bytes(tc: *mut TCache) -> usize {
 
 /// Per class: whether some cache may have a stashed group (set by an owner that stashes one
 /// when it is clear, cleared by a thread holding the lock whose scan of every cache found none).
-/// Flag 0 (no class) says whether any class's flag may be set: the merge before every growth
-/// looks at it first (the classes' flags cost about 700 instructions to go through).
+/// Flag 0 (no class) summarises them: set after every stash, cleared (by a swap) by the merge
+/// before every growth before it reads the classes' flags, which it skips when flag 0 is clear
+/// (they cost about 700 instructions to go through). A merge racing with a stash can leave a
+/// class's flag set under a clear flag 0 until the next stash of any class: merges before
+/// growth miss that stash meanwhile (a refill's `steal_stash` reads the class's flag itself).
 /// The scans under the lock (a refill about to carve, every growth) skip a class without one, so
 /// they cost nothing in a program whose bins do not swing. A stale set flag costs a scan. A clear
 /// flag over a stashed group (a put that raced with a scan) hides it from other threads until
