@@ -397,6 +397,17 @@ fn may_be_link(w: usize, s: usize) -> bool {
     (w ^ s) & LINK_ZERO == 0
 }
 
+/// [`may_be_link`] on the fast paths: the tag from cache `tc` (an operand in memory, see
+/// `TCache::link_zero`), under its copy of the secret `s`.
+///
+/// # Safety
+/// `tc` is a live cache.
+#[inline(always)]
+unsafe fn may_be_link_in(tc: *const TCache, w: usize, s: usize) -> bool {
+    // SAFETY: per the contract.
+    unsafe { (w ^ s) & (*tc).link_zero == 0 }
+}
+
 #[inline(always)]
 fn secret() -> usize {
     SECRET.load(Ordering::Relaxed)
@@ -633,7 +644,7 @@ pub unsafe fn try_free(p: usize) -> bool {
         let s = (*tc).secret;
         // A first word with the link tag may be a listed block (double free): the slow path
         // looks closer.
-        if bin.count >= bin.limit || (read(p) ^ s) & (*tc).link_zero == 0 {
+        if bin.count >= bin.limit || may_be_link_in(tc, read(p), s) {
             return false;
         }
         write(p, bin.head ^ s);
@@ -760,8 +771,7 @@ pub unsafe fn realloc_fits(p: usize, n: usize) -> Option<*mut u8> {
     // SAFETY: forwarded; p's first word is read only after its header (p - 8) was.
     unsafe {
         let (tc, h) = cache_and_header(p)?;
-        // (`may_be_link`, with the tag from the cache.)
-        if h >> OWNER_SHIFT != (*tc).owner || (read(p) ^ (*tc).secret) & (*tc).link_zero == 0 {
+        if h >> OWNER_SHIFT != (*tc).owner || may_be_link_in(tc, read(p), (*tc).secret) {
             return None; // another's block, or perhaps a listed (freed) one: look closer
         }
         let usable = (h & (*tc).size_mask) - WORD;
@@ -1731,14 +1741,9 @@ fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Opti
         debug_assert!(!(0..n).any(|j| d.groups[(d.first[k] + j) % GROUPS][k].id() == owner));
         None
     };
-    let own_tc = if d.over_groups[k] > 0 {
-        own_tc
-    } else {
-        core::ptr::null()
-    };
     let g = if let Some(i) = in_ring {
         d.remove(k, i)
-    } else if let Some(g) = (!own_tc.is_null())
+    } else if let Some(g) = (!own_tc.is_null() && d.over_groups[k] > 0)
         // SAFETY: a cache of the table.
         .then(|| unsafe { d.pop_over_of(k, own_tc) })
         .flatten()

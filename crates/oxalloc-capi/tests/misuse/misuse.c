@@ -330,6 +330,17 @@ static void trim_go(int stage) {
     pthread_mutex_unlock(&trim_mu);
 }
 
+/* Frees v[n - 1] down to v[from], trims, and checks that the break came down below v[n - 1]
+ * (the second free's victim, which the case then hands to the freeing thread). */
+static void free_top_and_trim(char **v, int from, int n) {
+    uintptr_t brk_before = (uintptr_t)sbrk(0);
+    for (int i = n - 1; i >= from; i--) free(v[i]);
+    malloc_trim(0);
+    if ((uintptr_t)sbrk(0) >= brk_before) setup_failed("the heap did not shrink");
+    if ((uintptr_t)v[n - 1] < (uintptr_t)sbrk(0)) setup_failed("the last block is still below the break");
+    trim_victim = v[n - 1];
+}
+
 static void *refill_then_free_given_back(void *arg) {
     (void)arg;
     char *mine = xmalloc(48); /* a refill: this cache's range is the heap's, over the blocks */
@@ -356,12 +367,7 @@ static void free_after_trim_given_back_other_thread(void) {
     pthread_t t;
     pthread_create(&t, NULL, refill_then_free_given_back, NULL);
     trim_wait_for(1);
-    uintptr_t brk_before = (uintptr_t)sbrk(0);
-    for (int i = N - 1; i >= 0; i--) free(v[i]);
-    malloc_trim(0);
-    if ((uintptr_t)sbrk(0) >= brk_before) setup_failed("the heap did not shrink");
-    if ((uintptr_t)v[N - 1] < (uintptr_t)sbrk(0)) setup_failed("the last block is still below the break");
-    trim_victim = v[N - 1];
+    free_top_and_trim(v, 0, N);
     trim_go(2);
     pthread_join(t, NULL);
     (void)guard;
@@ -418,12 +424,7 @@ static void free_after_trim_given_back_group_refill(void) {
     pthread_join(c, NULL);
     trim_go(4);
     trim_wait_for(5);
-    uintptr_t brk_before = (uintptr_t)sbrk(0);
-    for (int i = GROWN - 1; i > GROWN / 2; i--) free(group_grown[i]);
-    malloc_trim(0);
-    if ((uintptr_t)sbrk(0) >= brk_before) setup_failed("the heap did not shrink");
-    if ((uintptr_t)group_grown[GROWN - 1] < (uintptr_t)sbrk(0)) setup_failed("the last block is still below the break");
-    trim_victim = group_grown[GROWN - 1];
+    free_top_and_trim(group_grown, GROWN / 2 + 1, GROWN);
     trim_go(6);
     pthread_join(b, NULL);
 }
