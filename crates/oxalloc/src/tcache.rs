@@ -1458,6 +1458,9 @@ impl Group {
 
 /// Groups kept per class before the oldest are merged into the heap.
 const GROUPS: usize = 256;
+/// The slots a class's ring first wraps within (see `Deferred::cap`).
+const MIN_CAP: usize = 8;
+const _: () = assert!(GROUPS.is_power_of_two() && MIN_CAP.is_power_of_two() && MIN_CAP <= GROUPS);
 
 /// In a single-threaded process whose partial merges join most blocks with free neighbours
 /// (`joins >= EARLY_JOINS`), a class's ring that holds this many groups merges its
@@ -1486,9 +1489,9 @@ const _: () = assert!(EARLY_BATCH <= EARLY_GROUPS && EARLY_BATCH <= LANES);
 /// it (16-byte blocks, which have no room for the stack's links, are merged instead), so a
 /// refill finds its own cache's groups without a search and without rewriting owner fields.
 ///
-/// Invariants (heap lock held for every access): `len[k] <= GROUPS`; class `k`'s groups are a
-/// ring, oldest first: `groups[(first[k] + i) % GROUPS][k]` for `i < len[k]` (`first[k]` is 0
-/// when `len[k]` is), then the stacks
+/// Invariants (heap lock held for every access): `len[k] <= cap(k) <= GROUPS`, `cap(k)` a power
+/// of two; class `k`'s groups are a ring, oldest first: `groups[(first[k] + i) % cap(k)][k]`
+/// for `i < len[k]` (`first[k] < cap(k)`, and 0 when `len[k]` is), then the stacks
 /// from each cache's `over[k]` (`over_groups[k]` groups in all), each group a list of blocks of
 /// class `k` whose owner fields name the cache it came from (a group marked `MIXED` may also
 /// hold blocks naming another); `blocks` and `bytes` are the
@@ -1500,6 +1503,13 @@ struct Deferred {
     groups: [[Group; NBINS]; GROUPS],
     first: [usize; NBINS],
     len: [usize; NBINS],
+    /// The slots class `k`'s ring wraps within, `MIN_CAP << shift[k]` (zero-initialised, so
+    /// that this table stays in `.bss`), doubled (the ring laid out again from slot 0) when it
+    /// is full, up to `GROUPS`. A ring whose
+    /// oldest groups are merged while new ones come (early and partial merges) moves through its
+    /// slots: wrapping within all `GROUPS` of them, it touched a page of the table for every 2
+    /// slots (`parser`: 104 KiB of the library's zeroed data resident, against 32 otherwise).
+    shift: [u8; NBINS],
     /// Per class (from 32-byte blocks up): how many groups the caches' overflow stacks hold
     /// (see `TCache::over`; a head block's second word links the next group's head, its third
     /// holds the count and owner), so a class can defer any number of blocks without merging.
@@ -1534,6 +1544,7 @@ static DEFERRED: DeferredCell = DeferredCell(core::cell::UnsafeCell::new(Deferre
     }; NBINS]; GROUPS],
     first: [0; NBINS],
     len: [0; NBINS],
+    shift: [0; NBINS],
     over_groups: [0; NBINS],
     blocks: 0,
     bytes: 0,
@@ -1589,18 +1600,14 @@ unsafe fn defer_locked(
             unsafe { free_list_locked(heap, old.head) };
         }
     }
-    let d = deferred(heap);
-    let slot = (d.first[k] + d.len[k]) % GROUPS;
-    d.groups[slot][k] = Group {
-        head,
-        count: count as u32,
-        owner: owner as u32 | if mixed { Group::MIXED } else { 0 },
-    };
-    note_in_ring(k, owner, true);
-    d.len[k] += 1;
-    d.blocks += count;
-    d.bytes += count * bin_size(k);
-    DEFERRED_BLOCKS.store(d.blocks, Ordering::Relaxed);
+    deferred(heap).push(
+        k,
+        Group {
+            head,
+            count: count as u32,
+            owner: owner as u32 | if mixed { Group::MIXED } else { 0 },
+        },
+    );
 }
 
 /// Counts a group of cache `owner` into (`add`) or out of class `k`'s deferred ring (heap
@@ -1623,6 +1630,55 @@ fn note_in_ring(k: usize, owner: usize, add: bool) {
 }
 
 impl Deferred {
+    /// The slots class `k`'s ring wraps within.
+    #[inline]
+    fn cap(&self, k: usize) -> usize {
+        MIN_CAP << self.shift[k]
+    }
+
+    /// The slot of class `k`'s `j`-th group (0: the oldest).
+    #[inline]
+    fn slot(&self, k: usize, j: usize) -> usize {
+        (self.first[k] + j) & (self.cap(k) - 1)
+    }
+
+    /// Puts `g` at the newest end of class `k`'s ring (not full).
+    fn push(&mut self, k: usize, g: Group) {
+        debug_assert!(self.len[k] < GROUPS);
+        if self.len[k] == self.cap(k) {
+            self.grow(k);
+        }
+        let slot = self.slot(k, self.len[k]);
+        self.groups[slot][k] = g;
+        note_in_ring(k, g.id(), true);
+        self.len[k] += 1;
+        self.blocks += g.count as usize;
+        self.bytes += g.count as usize * bin_size(k);
+        DEFERRED_BLOCKS.store(self.blocks, Ordering::Relaxed);
+    }
+
+    /// Doubles class `k`'s ring (full, below `GROUPS`), its groups laid out from slot 0.
+    fn grow(&mut self, k: usize) {
+        debug_assert!(self.len[k] == self.cap(k) && self.cap(k) < GROUPS);
+        let first = self.first[k];
+        // Rotate slots 0..cap left by `first`: three reversals, in place.
+        let cap = self.cap(k);
+        let mut rev = |mut a: usize, mut b: usize| {
+            while a + 1 < b {
+                b -= 1;
+                let t = self.groups[a][k];
+                self.groups[a][k] = self.groups[b][k];
+                self.groups[b][k] = t;
+                a += 1;
+            }
+        };
+        rev(0, first);
+        rev(first, cap);
+        rev(0, cap);
+        self.first[k] = 0;
+        self.shift[k] += 1;
+    }
+
     /// Pushes a group taken off class `k`'s ring onto its cache's overflow stack (counts
     /// unchanged).
     ///
@@ -1685,11 +1741,10 @@ impl Deferred {
     /// Takes class `k`'s `i`-th group (0: the oldest) off its ring; the newer ones move down.
     fn remove(&mut self, k: usize, i: usize) -> Group {
         debug_assert!(i < self.len[k]);
-        let at = |j: usize| (self.first[k] + j) % GROUPS;
-        let g = self.groups[at(i)][k];
+        let g = self.groups[self.slot(k, i)][k];
         note_in_ring(k, g.id(), false);
         for j in i..self.len[k] - 1 {
-            self.groups[at(j)][k] = self.groups[at(j + 1)][k];
+            self.groups[self.slot(k, j)][k] = self.groups[self.slot(k, j + 1)][k];
         }
         self.len[k] -= 1;
         if self.len[k] == 0 {
@@ -1706,7 +1761,7 @@ impl Deferred {
         debug_assert!(self.len[k] > 0);
         let g = self.groups[self.first[k]][k];
         note_in_ring(k, g.id(), false);
-        self.first[k] = (self.first[k] + 1) % GROUPS;
+        self.first[k] = self.slot(k, 1);
         self.len[k] -= 1;
         if self.len[k] == 0 {
             self.first[k] = 0;
@@ -1736,9 +1791,9 @@ fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Opti
     let in_ring = if any_own {
         (0..n)
             .rev()
-            .find(|&j| d.groups[(d.first[k] + j) % GROUPS][k].id() == owner)
+            .find(|&j| d.groups[d.slot(k, j)][k].id() == owner)
     } else {
-        debug_assert!(!(0..n).any(|j| d.groups[(d.first[k] + j) % GROUPS][k].id() == owner));
+        debug_assert!(!(0..n).any(|j| d.groups[d.slot(k, j)][k].id() == owner));
         None
     };
     let g = if let Some(i) = in_ring {
@@ -2361,6 +2416,7 @@ pub fn totals() -> [u64; 9] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    extern crate std;
 
     #[test]
     fn links_always_look_like_links_and_program_data_rarely_does() {
@@ -2387,6 +2443,66 @@ mod tests {
                 .count();
             assert!(alike <= 1, "{alike} repeated-byte words, secret {s:#x}");
         }
+    }
+
+    /// A deferred ring against a queue: pushes at the newest end, pops of the oldest, removals
+    /// from anywhere, through every capacity, with wrap-around at each.
+    #[test]
+    fn deferred_rings_keep_their_groups_in_order_as_they_grow() {
+        // SAFETY: every field of `Deferred` is an integer, a bool or an array of them (zero is
+        // valid: the static starts so); boxed, as it is 450 KiB.
+        let mut d: std::boxed::Box<Deferred> = unsafe {
+            let layout = std::alloc::Layout::new::<Deferred>();
+            std::boxed::Box::from_raw(std::alloc::alloc_zeroed(layout).cast())
+        };
+        let k = 5;
+        let mut shadow = std::collections::VecDeque::new();
+        let mut r = 0x2545_F491_4F6C_DD1Dusize;
+        let mut next = 1usize;
+        let mut caps = std::vec::Vec::new();
+        let mut wrapped_growths = 0;
+        for step in 0..20_000 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            // Mostly growing in the first half, mostly shrinking in the second.
+            let push_bias = if step < 10_000 { 6 } else { 3 };
+            let op = r % 10;
+            if shadow.len() < GROUPS && (shadow.is_empty() || op < push_bias) {
+                // Owner ids above the table's size: no cache to count them for.
+                let g = Group {
+                    head: next * 16,
+                    count: 1,
+                    owner: (MAX_ID + 1) as u32,
+                };
+                next += 1;
+                if d.len[k] == d.cap(k) && d.first[k] != 0 {
+                    wrapped_growths += 1;
+                }
+                d.push(k, g);
+                shadow.push_back(g.head);
+            } else if op.is_multiple_of(2) {
+                assert_eq!(d.pop_oldest(k).head, shadow.pop_front().unwrap());
+            } else {
+                let i = (r >> 8) % shadow.len();
+                assert_eq!(d.remove(k, i).head, shadow.remove(i).unwrap());
+            }
+            assert_eq!(d.len[k], shadow.len());
+            assert!(d.len[k] <= d.cap(k) && d.cap(k) <= GROUPS && d.first[k] < d.cap(k));
+            assert!(!shadow.is_empty() || d.first[k] == 0);
+            for (j, &h) in shadow.iter().enumerate() {
+                assert_eq!(d.groups[d.slot(k, j)][k].head, h, "step {step}, group {j}");
+            }
+            if caps.last() != Some(&d.cap(k)) {
+                caps.push(d.cap(k));
+            }
+            // Another class's slots are never written.
+            assert!(d.groups.iter().all(|row| row[k + 1].head == 0));
+        }
+        // Every capacity was reached, most from a ring that had wrapped.
+        assert_eq!(caps, [8, 16, 32, 64, 128, 256]);
+        assert!(wrapped_growths >= 3, "{wrapped_growths}");
+        assert_eq!(d.blocks, shadow.len());
     }
 
     #[test]
