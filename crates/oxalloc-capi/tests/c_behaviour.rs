@@ -224,6 +224,11 @@ fn shrink() {
 }
 
 #[test]
+fn lockstep() {
+    c_test("lockstep", &[&[]]);
+}
+
+#[test]
 fn lifo() {
     c_test("lifo", &[&[]]);
 }
