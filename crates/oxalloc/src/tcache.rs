@@ -1464,7 +1464,10 @@ impl Group {
 const GROUPS: usize = 256;
 /// The slots a class's ring first wraps within (see `Deferred::cap`).
 const MIN_CAP: usize = 8;
+/// Consecutive slots of one class in the deferred table (see `Deferred::groups`).
+const ROW: usize = 8;
 const _: () = assert!(GROUPS.is_power_of_two() && MIN_CAP.is_power_of_two() && MIN_CAP <= GROUPS);
+const _: () = assert!(GROUPS.is_multiple_of(ROW));
 
 /// In a single-threaded process whose partial merges join most blocks with free neighbours
 /// (`joins >= EARLY_JOINS`), a class's ring that holds this many groups merges its
@@ -1494,17 +1497,20 @@ const _: () = assert!(EARLY_BATCH <= EARLY_GROUPS && EARLY_BATCH <= LANES);
 /// refill finds its own cache's groups without a search and without rewriting owner fields.
 ///
 /// Invariants (heap lock held for every access): `len[k] <= cap(k) <= GROUPS`, `cap(k)` a power
-/// of two; class `k`'s groups are a ring, oldest first: `groups[(first[k] + i) % cap(k)][k]`
+/// of two; class `k`'s groups are a ring, oldest first: `group(k, (first[k] + i) % cap(k))`
 /// for `i < len[k]` (`first[k] < cap(k)`, and 0 when `len[k]` is), then the stacks
 /// from each cache's `over[k]` (`over_groups[k]` groups in all), each group a list of blocks of
 /// class `k` whose owner fields name the cache it came from (a group marked `MIXED` may also
 /// hold blocks naming another); `blocks` and `bytes` are the
 /// totals over rings and stacks.
 struct Deferred {
-    /// Slot-major (`groups[slot][class]`), and a ring starts again at slot 0 whenever it
-    /// empties: a program whose rings stay short touches the first rows only (a few KiB of
-    /// this 450 KiB table resident) instead of a page for every class it uses.
-    groups: [[Group; NBINS]; GROUPS],
+    /// In rows of `ROW` slots of every class (`groups[slot / ROW][class * ROW + slot % ROW]`,
+    /// see [`Deferred::group`]), and a ring starts again at slot 0 whenever it empties: a
+    /// program whose rings stay short touches the first row only (14 KiB of this 450 KiB
+    /// table), and a longer ring one page per `ROW` slots (one row for every slot, it took a
+    /// page of its own for every 2 slots: `steady-1e4`, 92 KiB of the library's zeroed data
+    /// resident).
+    groups: [[Group; NBINS * ROW]; GROUPS / ROW],
     first: [usize; NBINS],
     len: [usize; NBINS],
     /// The slots class `k`'s ring wraps within, `MIN_CAP << shift[k]` (zero-initialised, so
@@ -1545,7 +1551,7 @@ static DEFERRED: DeferredCell = DeferredCell(core::cell::UnsafeCell::new(Deferre
         head: 0,
         count: 0,
         owner: 0,
-    }; NBINS]; GROUPS],
+    }; NBINS * ROW]; GROUPS / ROW],
     first: [0; NBINS],
     len: [0; NBINS],
     shift: [0; NBINS],
@@ -1634,6 +1640,18 @@ fn note_in_ring(k: usize, owner: usize, add: bool) {
 }
 
 impl Deferred {
+    /// Slot `slot` of class `k`.
+    #[inline]
+    fn group(&self, k: usize, slot: usize) -> &Group {
+        &self.groups[slot / ROW][k * ROW + slot % ROW]
+    }
+
+    /// Slot `slot` of class `k`, to write.
+    #[inline]
+    fn group_mut(&mut self, k: usize, slot: usize) -> &mut Group {
+        &mut self.groups[slot / ROW][k * ROW + slot % ROW]
+    }
+
     /// The slots class `k`'s ring wraps within.
     #[inline]
     fn cap(&self, k: usize) -> usize {
@@ -1653,7 +1671,7 @@ impl Deferred {
             self.grow(k);
         }
         let slot = self.slot(k, self.len[k]);
-        self.groups[slot][k] = g;
+        *self.group_mut(k, slot) = g;
         note_in_ring(k, g.id(), true);
         self.len[k] += 1;
         self.blocks += g.count as usize;
@@ -1670,9 +1688,9 @@ impl Deferred {
         let mut rev = |mut a: usize, mut b: usize| {
             while a + 1 < b {
                 b -= 1;
-                let t = self.groups[a][k];
-                self.groups[a][k] = self.groups[b][k];
-                self.groups[b][k] = t;
+                let t = *self.group(k, a);
+                *self.group_mut(k, a) = *self.group(k, b);
+                *self.group_mut(k, b) = t;
                 a += 1;
             }
         };
@@ -1745,10 +1763,10 @@ impl Deferred {
     /// Takes class `k`'s `i`-th group (0: the oldest) off its ring; the newer ones move down.
     fn remove(&mut self, k: usize, i: usize) -> Group {
         debug_assert!(i < self.len[k]);
-        let g = self.groups[self.slot(k, i)][k];
+        let g = *self.group(k, self.slot(k, i));
         note_in_ring(k, g.id(), false);
         for j in i..self.len[k] - 1 {
-            self.groups[self.slot(k, j)][k] = self.groups[self.slot(k, j + 1)][k];
+            *self.group_mut(k, self.slot(k, j)) = *self.group(k, self.slot(k, j + 1));
         }
         self.len[k] -= 1;
         if self.len[k] == 0 {
@@ -1763,7 +1781,7 @@ impl Deferred {
     /// Takes class `k`'s oldest group off its ring.
     fn pop_oldest(&mut self, k: usize) -> Group {
         debug_assert!(self.len[k] > 0);
-        let g = self.groups[self.first[k]][k];
+        let g = *self.group(k, self.first[k]);
         note_in_ring(k, g.id(), false);
         self.first[k] = self.slot(k, 1);
         self.len[k] -= 1;
@@ -1795,9 +1813,9 @@ fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Opti
     let in_ring = if any_own {
         (0..n)
             .rev()
-            .find(|&j| d.groups[d.slot(k, j)][k].id() == owner)
+            .find(|&j| d.group(k, d.slot(k, j)).id() == owner)
     } else {
-        debug_assert!(!(0..n).any(|j| d.groups[d.slot(k, j)][k].id() == owner));
+        debug_assert!(!(0..n).any(|j| d.group(k, d.slot(k, j)).id() == owner));
         None
     };
     let g = if let Some(i) = in_ring {
@@ -2516,13 +2534,13 @@ mod tests {
             assert!(d.len[k] <= d.cap(k) && d.cap(k) <= GROUPS && d.first[k] < d.cap(k));
             assert!(!shadow.is_empty() || d.first[k] == 0);
             for (j, &h) in shadow.iter().enumerate() {
-                assert_eq!(d.groups[d.slot(k, j)][k].head, h, "step {step}, group {j}");
+                assert_eq!(d.group(k, d.slot(k, j)).head, h, "step {step}, group {j}");
             }
             if caps.last() != Some(&d.cap(k)) {
                 caps.push(d.cap(k));
             }
             // Another class's slots are never written.
-            assert!(d.groups.iter().all(|row| row[k + 1].head == 0));
+            assert!((0..GROUPS).all(|j| d.group(k + 1, j).head == 0 && d.group(k - 1, j).head == 0));
         }
         // Every capacity was reached, most from a ring that had wrapped.
         assert_eq!(caps, [8, 16, 32, 64, 128, 256]);
