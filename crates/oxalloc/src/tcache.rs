@@ -1358,8 +1358,6 @@ unsafe fn retire_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
             }
         }
         EXTRA_TOTAL.fetch_sub(core::mem::take(&mut (*tc).extra), Ordering::Relaxed);
-        // (The thread that adopts the cache starts its own account of growth.)
-        (*tc).grown_since_flush = 0;
         let lists = [
             (*tc).remote.head.swap(0, Ordering::Acquire),
             core::mem::take(&mut (*tc).adopt),
