@@ -94,11 +94,11 @@ pub fn brk(addr: usize) -> bool {
     unsafe { libc::brk(addr as *mut libc::c_void) == 0 }
 }
 
-/// The system page size (4096 on x86-64 Linux; read once per call from sysconf).
+/// The system page size (4096 on x86-64 Linux; read once per call from the auxiliary vector).
 pub fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p <= 0 {
+    // SAFETY: getauxval reads the auxiliary vector the kernel passed; no preconditions.
+    let p = unsafe { libc::getauxval(libc::AT_PAGESZ) };
+    if p == 0 {
         4096
     } else {
         p as usize
@@ -412,7 +412,14 @@ pub fn cpu_count() -> usize {
     // SAFETY: a zeroed cpu_set_t is a valid out-buffer of the size given.
     unsafe {
         let mut set: libc::cpu_set_t = core::mem::zeroed();
-        if libc::sched_getaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+        // (The system call, not the C library's wrapper: see `page_size`.)
+        if libc::syscall(
+            libc::SYS_sched_getaffinity,
+            0,
+            core::mem::size_of::<libc::cpu_set_t>(),
+            &mut set,
+        ) <= 0
+        {
             return 1;
         }
         (libc::CPU_COUNT(&set) as usize).max(1)
