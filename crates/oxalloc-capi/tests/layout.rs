@@ -12,8 +12,9 @@ mod common;
 
 use std::process::Command;
 
-/// `(address, size, demangled name)` of every data symbol (`b`, `B`, `d`, `D`) of the library.
-fn data_symbols() -> Vec<(u64, u64, String)> {
+/// `(address, size, demangled name, in .bss)` of every data symbol (`b`, `B`: zeroed; `d`,
+/// `D`: initialised) of the library.
+fn data_symbols() -> Vec<(u64, u64, String, bool)> {
     let lib = common::lib("liboxalloc.so");
     let out = Command::new("nm")
         .args(["-S", "-C", "--defined-only"])
@@ -27,7 +28,7 @@ fn data_symbols() -> Vec<(u64, u64, String)> {
         if f.len() == 4 && matches!(f[2], "b" | "B" | "d" | "D") {
             let addr = u64::from_str_radix(f[0], 16).unwrap();
             let size = u64::from_str_radix(f[1], 16).unwrap();
-            syms.push((addr, size, f[3].to_string()));
+            syms.push((addr, size, f[3].to_string(), matches!(f[2], "b" | "B")));
         }
     }
     assert!(!syms.is_empty(), "no data symbols in {}", lib.display());
@@ -46,7 +47,7 @@ fn hot_written_statics_have_their_cache_lines_to_themselves() {
         "oxalloc::tcache::STASHED",
     ];
     for name in hot {
-        let &(addr, size, _) = syms
+        let &(addr, size, _, _) = syms
             .iter()
             .find(|s| s.2 == name)
             .unwrap_or_else(|| panic!("{name} is not in the symbol table"));
@@ -54,7 +55,7 @@ fn hot_written_statics_have_their_cache_lines_to_themselves() {
         // A value of at most 128 bytes and 128 bytes of padding: nothing else in the 128-byte
         // block of the value nor in the next one (the adjacent-line prefetcher's pair).
         assert!(size >= 256, "{name} is {size} bytes: its padding was cut");
-        for (a, _, other) in &syms {
+        for (a, _, other, _) in &syms {
             assert!(
                 *a <= addr || *a >= addr + 256,
                 "{other} at {a:#x} shares the cache lines of {name} at {addr:#x}"
@@ -63,7 +64,7 @@ fn hot_written_statics_have_their_cache_lines_to_themselves() {
     }
     // The heap lock's word starts the heap's static (`Global` is `repr(C)`, the lock first), on
     // lines of its own.
-    let &(global, _, _) = syms
+    let &(global, _, _, _) = syms
         .iter()
         .find(|s| s.2 == "oxalloc::global::GLOBAL")
         .expect("GLOBAL is not in the symbol table");
@@ -80,28 +81,13 @@ fn hot_written_statics_have_their_cache_lines_to_themselves() {
 /// of the deferred ring's table once did: a small program's peak RSS grew by about 100 KiB).
 #[test]
 fn large_tables_start_zeroed() {
-    let lib = common::lib("liboxalloc.so");
-    let out = Command::new("nm")
-        .args(["-S", "-C", "--defined-only"])
-        .arg(&lib)
-        .output()
-        .unwrap_or_else(|e| panic!("nm not found ({e}): apt-get install binutils"));
-    assert!(out.status.success(), "nm {} failed", lib.display());
-    let text = String::from_utf8_lossy(&out.stdout);
     let mut big = 0;
-    for line in text.lines() {
-        let f: Vec<&str> = line.splitn(4, ' ').collect();
-        if f.len() < 4 || !matches!(f[2], "b" | "B" | "d" | "D") {
-            continue;
-        }
-        let size = u64::from_str_radix(f[1], 16).unwrap();
+    for (_, size, name, zeroed) in data_symbols() {
         if size >= 16 << 10 {
             big += 1;
             assert!(
-                matches!(f[2], "b" | "B"),
-                "{} ({size} bytes) is initialised data ({}), not .bss",
-                f[3],
-                f[2]
+                zeroed,
+                "{name} ({size} bytes) is initialised data, not .bss"
             );
         }
     }
