@@ -1511,11 +1511,11 @@ struct Deferred {
     first: [usize; NBINS],
     len: [usize; NBINS],
     /// The slots class `k`'s ring wraps within, `MIN_CAP << shift[k]` (zero-initialised, so
-    /// that this table stays in `.bss`), doubled (the ring laid out again from slot 0) when it
-    /// is full, up to `GROUPS`. A ring whose
-    /// oldest groups are merged while new ones come (early and partial merges) moves through its
-    /// slots: wrapping within all `GROUPS` of them, it touched a page of the table for every 2
-    /// slots (`parser`: 104 KiB of the library's zeroed data resident, against 32 otherwise).
+    /// that this table stays in `.bss`): doubled (the ring laid out again from slot 0) when it
+    /// is full, up to `GROUPS`; back to `MIN_CAP` when it empties. A ring whose oldest groups
+    /// are merged while new ones come (early and partial merges) moves through its slots:
+    /// wrapping within all `GROUPS` of them, with one row per slot, it touched a page of the
+    /// table for every 2 slots (`parser`: 104 KiB of the library's zeroed data resident, now 64).
     shift: [u8; NBINS],
     /// Per class (from 32-byte blocks up): how many groups the caches' overflow stacks hold
     /// (see `TCache::over`; a head block's second word links the next group's head, its third
