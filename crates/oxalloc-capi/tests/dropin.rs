@@ -329,6 +329,13 @@ fn blocks_waiting_on_a_live_threads_remote_list_serve_before_the_heap_grows() {
 }
 
 #[test]
+fn blocks_a_thread_freed_for_another_reach_it_when_the_thread_exits() {
+    // Remote frees wait in a per-thread batch; an exiting thread pushes its batches.
+    let exe = build("batched.c", &[]);
+    assert!(run_preloaded(&exe, &[]).contains("batched ok"));
+}
+
+#[test]
 fn a_remote_backlog_longer_than_its_packed_length_keeps_counts_exact() {
     let err = run_with_stats("backlog.c");
     // 100,000 blocks freed for a thread that is not allocating: its remote list stops at 65,535
