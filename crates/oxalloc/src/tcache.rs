@@ -2283,20 +2283,19 @@ pub fn with_growth_policy<T>(
     // Then other threads' long remote lists (a thread that no longer allocates a size can have
     // many of its blocks waiting there), after the calling thread pushed its batches of their
     // blocks onto them.
-    let own = tls::get() as *mut TCache;
-    if !own.is_null() && !core::ptr::eq(own, &DISABLED) {
+    let mut tc = tls::get() as *mut TCache;
+    if core::ptr::eq(tc, &DISABLED) {
+        tc = core::ptr::null_mut();
+    }
+    if !tc.is_null() {
         // SAFETY: the calling thread's live cache; the heap is locked.
-        unsafe { flush_batches(own, Some(h)) };
+        unsafe { flush_batches(tc, Some(h)) };
     }
     if collect_remote_locked(h) {
         if let Some(r) = attempt(h) {
             h.set_may_grow(true);
             return Some(r);
         }
-    }
-    let mut tc = tls::get() as *mut TCache;
-    if core::ptr::eq(tc, &DISABLED) {
-        tc = core::ptr::null_mut();
     }
     let mut flushed = false;
     // SAFETY: tc is null or the calling thread's live cache; the heap is locked.
