@@ -336,6 +336,13 @@ fn blocks_a_thread_freed_for_another_reach_it_when_the_thread_exits() {
 }
 
 #[test]
+fn a_bulk_free_phase_keeps_lifo_reuse_and_gives_back_its_blocks_at_exit_and_fork() {
+    // Frees with no malloc in between take each block 16 frees later (its header prefetched).
+    let exe = build("bulkfree.c", &[]);
+    assert!(run_preloaded(&exe, &[]).contains("bulkfree ok"));
+}
+
+#[test]
 fn a_remote_backlog_longer_than_its_packed_length_keeps_counts_exact() {
     let err = run_with_stats("backlog.c");
     // 100,000 blocks freed for a thread that is not allocating: its remote list stops at 65,535

@@ -297,6 +297,8 @@ misuse_cases! {
     double_free_adopted: DoubleFree in "free";
     double_free_small_cached: DoubleFree in "free";
     double_free_deferred: DoubleFree in "free";
+    double_free_bulk_phase: DoubleFree in "free";
+    free_global_bulk_phase: Invalid in "free";
     double_free_medium_cached: DoubleFree in "free";
     double_free_calloc: DoubleFree in "free";
     double_free_memalign: DoubleFree in "free";

@@ -194,6 +194,10 @@ fn init() {
     if o.stats || !o.stats_file.is_empty() || !o.map_file.is_empty() {
         os::at_exit(report_at_exit);
     }
+    // Blocks the exiting thread's bulk free phase still holds are freed at exit, so that a
+    // misuse among them is reported (double frees, foreign pointers) before the process ends
+    // (and before the statistics, registered first, run last).
+    os::at_exit(end_free_phase_at_exit);
     if !o.map_file.is_empty() {
         os::on_sigusr1(map_on_signal);
     }
@@ -245,6 +249,10 @@ fn write_map_locked(h: &ProcessHeap) {
         crate::report::write_map(fd, h);
         os::close(fd);
     }
+}
+
+extern "C" fn end_free_phase_at_exit() {
+    tcache::end_free_phase();
 }
 
 extern "C" fn report_at_exit() {
@@ -378,6 +386,8 @@ pub fn alloc(n: usize, align: usize) -> *mut u8 {
 /// cached blocks go back to it, so they can merge and serve the request.
 pub fn heap_alloc(n: usize, align: usize) -> *mut u8 {
     ensure_init();
+    // The blocks a bulk free phase holds back are freed first: they may serve this request.
+    tcache::end_free_phase();
     if crate::secure::on() {
         return crate::secure::alloc(n, align);
     }
@@ -451,6 +461,18 @@ pub unsafe fn free(p: *mut u8, func: &str) {
         return;
     }
     // SAFETY: forwarded.
+    unsafe { free_not_fast(p, func) }
+}
+
+/// `free` when the fast path could not: first a bulk free phase's ring (hot in such a phase;
+/// without the cold slow path's frame), else the slow path.
+#[inline(never)]
+unsafe fn free_not_fast(p: *mut u8, func: &str) {
+    // SAFETY: forwarded (a null `p` in the ring is an empty slot).
+    if unsafe { tcache::free_ringed(p as usize, func) } {
+        return;
+    }
+    // SAFETY: forwarded.
     unsafe { free_slow(p, func) }
 }
 
@@ -467,6 +489,15 @@ unsafe fn free_slow(p: *mut u8, func: &str) {
         os::set_errno(e);
         return;
     }
+    // SAFETY: forwarded.
+    unsafe { free_unringed(p, func) }
+}
+
+/// `free`'s slow path for a non-null `p`, outside the hardened mode and the ring.
+///
+/// # Safety
+/// As for [`free`]; `p` is non-null.
+pub(crate) unsafe fn free_unringed(p: *mut u8, func: &str) {
     // errno is kept by `with_heap`, where every system call happens; another thread's block
     // goes onto its remote list without one.
     // SAFETY: free_slow validates the header before using the block.
@@ -500,6 +531,9 @@ pub unsafe fn realloc(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8
 #[cold]
 #[inline(never)]
 unsafe fn realloc_slow(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8 {
+    // A bulk free phase ends (its ring's blocks freed) at any allocation: the fast paths are
+    // back for the rest.
+    tcache::end_free_phase();
     if p.is_null() {
         // The classic face (8-byte alignment) allocates from the shared heap only.
         return if align < 16 {
@@ -631,6 +665,7 @@ pub fn stats() -> Stats {
 /// Gives back to the kernel what the top of the heap holds above `pad` bytes; returns whether
 /// anything was given back.
 pub fn trim(pad: usize) -> bool {
+    tcache::end_free_phase();
     with_heap(|h| {
         tcache::flush_current_locked(h);
         // Remote frees that reached caches of threads that exited meanwhile, then every

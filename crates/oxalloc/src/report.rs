@@ -180,6 +180,12 @@ pub fn write_stats(fd: i32) {
         " (a cache took back blocks it gave)",
     );
     line(&mut m, "groups moved", t[8], " (to another thread's cache)");
+    line(
+        &mut m,
+        "free phases",
+        t[9],
+        " (frees in bulk, headers prefetched)",
+    );
     out.put(&m);
     let (taken, contended, sleeps) = global::lock_counts();
     let mut m = os::MsgBuf::new();

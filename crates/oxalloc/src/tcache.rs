@@ -106,6 +106,8 @@ struct CacheStats {
     remote_in: AtomicU64,
     /// Groups taken back from the stash (see `TCache::stash`).
     stash_takes: AtomicU64,
+    /// Bulk free phases begun (see [`free_ringed`]).
+    phases: AtomicU64,
 }
 
 const ALIVE: u8 = 1;
@@ -180,6 +182,9 @@ pub struct TCache {
     free_mask: usize,
     /// `SIZE_MASK`, read from here by `realloc`'s fast path (an operand in memory, as above).
     size_mask: usize,
+    /// Whether `free` goes through `ring` (a bulk free phase, see [`free_ringed`]): read by
+    /// both fast paths, on the same line as the fields above.
+    ring_on: bool,
     /// Blocks the next refill of each bin carves: starts at one cache line's worth (one block
     /// from 64 bytes up) and doubles up to `limit`, so a size a program uses a few times
     /// takes little memory, and two threads' first blocks never share a cache line.
@@ -221,6 +226,15 @@ pub struct TCache {
     /// Blocks of other threads' caches this thread freed, not pushed onto their remote lists
     /// yet (owner only; see [`buffer_remote`]).
     rbuf: [RemoteBatch; RBUF],
+    /// Blocks `free` was given in a bulk free phase, their headers prefetched, each freed
+    /// `RING` frees later (0: an empty slot), and the next slot.
+    ring: [usize; RING],
+    ring_at: usize,
+    /// Set while the ring's blocks are freed: a bulk phase does not start again meanwhile.
+    ring_draining: bool,
+    /// Groups the bins gave back since `malloc` last took the slow path: a bulk free phase
+    /// starts after `RING_AFTER`.
+    quiet_gives: u32,
 }
 
 /// Blocks of one class that a thread freed for one other cache, linked as a bin's list (the
@@ -248,6 +262,9 @@ impl RemoteBatch {
 /// Batches a thread keeps of the blocks it frees for other threads (one per owner and class
 /// met last, by a hash of the two), and the blocks a batch takes before it is pushed.
 const RBUF: usize = 4;
+/// How many frees later a block freed in a bulk phase is taken in (see [`free_ringed`]).
+const RING: usize = 16;
+const RING_AFTER: u32 = 8;
 const RBATCH: usize = 32;
 
 /// The cache of a thread that is exiting (or could not get one): matches no block and has no
@@ -273,6 +290,7 @@ impl TCache {
             owner_tag: owner << OWNER_SHIFT,
             free_mask: OWNER_MASK | (SIZE_MASK & !15),
             size_mask: SIZE_MASK,
+            ring_on: false,
             bins,
             batch,
             id,
@@ -286,9 +304,14 @@ impl TCache {
                 flushes: AtomicU64::new(0),
                 remote_in: AtomicU64::new(0),
                 stash_takes: AtomicU64::new(0),
+                phases: AtomicU64::new(0),
             },
             stash: [const { AtomicUsize::new(0) }; NBINS],
             rbuf: [RemoteBatch::EMPTY; RBUF],
+            ring: [0; RING],
+            ring_at: 0,
+            ring_draining: false,
+            quiet_gives: 0,
             remote: Remote::EMPTY,
             adopt: 0,
             adopt_count: 0,
@@ -611,7 +634,8 @@ pub fn alloc_medium(n: usize) -> *mut u8 {
 /// Pops a block off bin `k` of the calling thread's cache, or null.
 #[inline(always)]
 fn pop(k: usize) -> *mut u8 {
-    let tc = tls::get() as *mut TCache;
+    // (0 in a bulk free phase: the slow path first takes the ring's blocks in.)
+    let tc = tls::fast() as *mut TCache;
     if tc.is_null() {
         return core::ptr::null_mut();
     }
@@ -648,16 +672,27 @@ fn prefetch(addr: usize) {
 }
 
 /// The fast path of `free(p)`: pushes `p` on the calling thread's cache when this cache owns it
-/// and its bin has room. Returns false when the slow path must handle `p`.
+/// and its bin has room. Returns false when the slow path must handle `p` (always in a bulk
+/// free phase, see [`free_ringed`]).
 ///
 /// # Safety
 /// `p` is any pointer value (null and foreign pointers fail the range test before anything is read).
 #[inline(always)]
 pub unsafe fn try_free(p: usize) -> bool {
-    let tc = tls::get() as *mut TCache;
+    let tc = tls::fast() as *mut TCache;
     if tc.is_null() {
         return false;
     }
+    // SAFETY: tc is this thread's cache; forwarded.
+    unsafe { try_free_in(tc, p) }
+}
+
+/// [`try_free`] with the calling thread's cache `tc`.
+///
+/// # Safety
+/// `tc` is the calling thread's live cache; `p` as for [`try_free`].
+#[inline(always)]
+unsafe fn try_free_in(tc: *mut TCache, p: usize) -> bool {
     // SAFETY: tc is this thread's cache; p - 8 is read only once p is known to lie in the range
     // of this cache's blocks (so it is heap memory).
     unsafe {
@@ -779,7 +814,7 @@ unsafe fn small_bin(tc: *mut TCache, size: usize) -> *mut Bin {
 /// gives back after the range test.
 #[inline(always)]
 unsafe fn cache_and_header(p: usize) -> Option<(*mut TCache, usize)> {
-    let tc = tls::get() as *mut TCache;
+    let tc = tls::fast() as *mut TCache;
     if tc.is_null() {
         return None;
     }
@@ -877,6 +912,87 @@ pub unsafe fn realloc_fast(p: usize, n: usize) -> Option<*mut u8> {
     }
 }
 
+/// `free` in a bulk free phase of the calling thread (its cache's `ring_on`): `p` takes a slot
+/// of the ring, its header prefetched, and the block it displaces (freed `RING` frees ago, its
+/// header in the cache by now) is freed, by the fast path when it can.
+///
+/// A program freeing a large structure reads one cold header per block, and each read held
+/// up `free` for a memory latency; read `RING` frees after the prefetch, they overlap. The
+/// next `malloc` takes the ring's blocks in (oldest first, so the block freed last is reused
+/// first, as before) and ends the phase.
+///
+/// The phase starts when the cache's bins gave back `RING_AFTER` groups, the last two of a bin
+/// that was not refilled in between, without a `malloc` taking the slow path. It takes the
+/// calling thread's fast paths away (`tls::fast` is 0): `free` costs no instruction more
+/// outside the phase, and `malloc` none to end it. Returns false when the thread is not in
+/// the phase.
+///
+/// # Safety
+/// As for [`try_free`] (a null `p` takes a slot as an empty one).
+#[inline(always)]
+pub unsafe fn free_ringed(p: usize, func: &str) -> bool {
+    let tc = tls::get() as *mut TCache;
+    // SAFETY: tc is this thread's live cache.
+    unsafe {
+        if tc.is_null() || !(*tc).ring_on {
+            return false;
+        }
+        ring_push(tc, p, func);
+    }
+    true
+}
+
+/// [`free_ringed`] in the phase (a function of its own: `free`'s slow path is cold, this is not).
+///
+/// # Safety
+/// `tc` is the calling thread's live cache, in a bulk free phase; `p` as for [`free_ringed`].
+#[inline(never)]
+unsafe fn ring_push(tc: *mut TCache, p: usize, func: &str) {
+    // SAFETY: per the contract (the ring is the owner's only; a prefetch never faults).
+    unsafe {
+        prefetch(p - WORD);
+        let at = (*tc).ring_at;
+        let q = core::mem::replace((*tc).ring.get_unchecked_mut(at), p);
+        (*tc).ring_at = (at + 1) % RING;
+        if q != 0 && !try_free_in(tc, q) {
+            global::free_unringed(q as *mut u8, func);
+        }
+    }
+}
+
+/// Ends the calling thread's bulk free phase: frees the ring's blocks, oldest first.
+///
+/// # Safety
+/// `tc` is the calling thread's live cache; the heap's lock is not held.
+unsafe fn drain_ring(tc: *mut TCache) {
+    // SAFETY: per the contract; each slot holds a block `free` was given.
+    unsafe {
+        (*tc).ring_on = false;
+        (*tc).ring_draining = true;
+        let at = (*tc).ring_at;
+        for i in 0..RING {
+            let q = core::mem::take(&mut (*tc).ring[(at + i) % RING]);
+            if q != 0 && !try_free_in(tc, q) {
+                global::free_unringed(q as *mut u8, "free");
+            }
+        }
+        (*tc).ring_at = 0;
+        (*tc).ring_draining = false;
+        tls::set_fast(tc as usize);
+    }
+}
+
+/// Ends the calling thread's bulk free phase, if any (the heap's lock is not held).
+pub fn end_free_phase() {
+    let tc = tls::get() as *mut TCache;
+    // SAFETY: tc is this thread's live cache.
+    unsafe {
+        if !tc.is_null() && (*tc).ring_on {
+            drain_ring(tc);
+        }
+    }
+}
+
 /// The slow path of a small allocation: makes the thread's cache, drains remote frees, or
 /// refills the bin from the heap. Null (and `ENOMEM`) when memory is exhausted.
 #[cold]
@@ -898,6 +1014,14 @@ fn bin_slow(n: usize, k: usize) -> *mut u8 {
     }
     // SAFETY: tc is this thread's live cache.
     unsafe {
+        (*tc).quiet_gives = 0;
+        if (*tc).ring_on {
+            drain_ring(tc);
+            let p = pop(k);
+            if !p.is_null() {
+                return p;
+            }
+        }
         // The spare list becomes the list (or hands out a block, see `take_spare`).
         let p = take_spare(tc, k);
         if !p.is_null() {
@@ -1314,6 +1438,13 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
             // program freeing in bulk): the list that just filled goes back too, so such a
             // phase costs half the trips under the lock.
             let filling = !(*tc).bins[k].refilled;
+            (*tc).quiet_gives = (*tc).quiet_gives.saturating_add(1);
+            if filling && (*tc).quiet_gives >= RING_AFTER && !(*tc).ring_on && !(*tc).ring_draining
+            {
+                (*tc).ring_on = true;
+                tls::set_fast(0);
+                (*tc).stats.phases.fetch_add(1, Ordering::Relaxed);
+            }
             adapt_limit(tc, k);
             // A bin that swings between full and empty gives a group back and soon takes one:
             // its own, from the stash, without the lock (`mixed`: two trips under the lock per
@@ -2498,6 +2629,7 @@ fn create() -> *mut TCache {
 /// (see [`retire_locked`]) and the cache becomes adoptable by a later thread.
 unsafe extern "C" fn thread_exit(v: *mut core::ffi::c_void) {
     let tc = v as *mut TCache;
+    end_free_phase();
     tls::set(&DISABLED as *const TCache as usize);
     if tc.is_null() || core::ptr::eq(tc, &DISABLED) {
         return;
@@ -2534,6 +2666,9 @@ pub fn after_fork_child() {
             (*t).adopt = 0;
             (*t).adopt_count = 0;
             (*t).rbuf = [RemoteBatch::EMPTY; RBUF];
+            (*t).ring = [0; RING];
+            (*t).ring_at = 0;
+            (*t).ring_on = false;
             (*t).remote.take_all(|_| {});
             for st in (*t).stash.iter() {
                 st.store(0, Ordering::Relaxed);
@@ -2547,9 +2682,10 @@ pub fn after_fork_child() {
 }
 
 /// Totals over all caches: `(caches, alive, cached blocks, cached bytes, refills, flushes,
-/// blocks received from other threads)`. Read without locks: a snapshot, not exact.
-pub fn totals() -> [u64; 9] {
-    let mut t = [0u64; 9];
+/// blocks received from other threads, groups reused, groups moved, bulk free phases)`. Read
+/// without locks: a snapshot, not exact.
+pub fn totals() -> [u64; 10] {
+    let mut t = [0u64; 10];
     // Deferred blocks count as cached (sizes approximated by their class).
     // SAFETY: a racy snapshot of two counters, as for the caches below.
     unsafe {
@@ -2581,6 +2717,7 @@ pub fn totals() -> [u64; 9] {
             t[4] += (*c).stats.refills.load(Ordering::Relaxed);
             t[5] += (*c).stats.flushes.load(Ordering::Relaxed);
             t[6] += (*c).stats.remote_in.load(Ordering::Relaxed);
+            t[9] += (*c).stats.phases.load(Ordering::Relaxed);
         }
     }
     t

@@ -189,6 +189,19 @@ static void double_free_deferred(void) {
     free(OPAQUE(p));
 }
 
+/* A thread freeing in bulk takes each block in 16 frees later (its header prefetched): a double
+ * free in such a phase is found before the next malloc can hand the block out twice. */
+static void double_free_bulk_phase(void) {
+    char *blocks[1000];
+    for (int i = 0; i < 1000; i++) blocks[i] = xmalloc(40);
+    for (int i = 0; i < 1000; i++) free(blocks[i]);
+    char *p = blocks[990];
+    addr(p);
+    free(OPAQUE(p));
+    char *a = malloc(40), *b = malloc(40);
+    if (a == b) printf("handed out twice\n");
+}
+
 static void double_free_calloc(void) {
     char *p = calloc(10, 10);
     if (!p) setup_failed("calloc");
@@ -575,6 +588,16 @@ static void free_global(void) {
     free(OPAQUE(global_buf + 64));
 }
 
+/* A bulk free phase (see double_free_bulk_phase), and the process ends right after the bad
+ * free: found at exit. */
+static void free_global_bulk_phase(void) {
+    char *blocks[1000];
+    for (int i = 0; i < 1000; i++) blocks[i] = xmalloc(40);
+    addr(global_buf + 64);
+    for (int i = 0; i < 1000; i++) free(blocks[i]);
+    free(OPAQUE(global_buf + 64));
+}
+
 static void free_small_int(void) {
     addr((void *)8);
     free(OPAQUE(8));
@@ -844,6 +867,8 @@ static const struct kase cases[] = {
     CASE(double_free_adopted),
     CASE(double_free_small_cached),
     CASE(double_free_deferred),
+    CASE(double_free_bulk_phase),
+    CASE(free_global_bulk_phase),
     CASE(double_free_medium_cached),
     CASE(double_free_calloc),
     CASE(double_free_memalign),
