@@ -345,6 +345,7 @@ misuse_cases! {
     write_after_free_heap_zeroed: HeapLinks in "mymalloc";
     // other entry points (a freed block named the way the allocator names it elsewhere)
     usable_size_freed: UseFreed in "malloc_usable_size";
+    usable_size_freed_bulk_phase: UseFreed in "malloc_usable_size";
     usable_size_invalid: Invalid in "malloc_usable_size";
     // C23's sized frees: a size the block cannot hold, an alignment it does not have
     free_sized_too_big: WrongSize in "free_sized";

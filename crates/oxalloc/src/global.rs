@@ -607,6 +607,8 @@ pub fn usable_size(p: *mut u8) -> usize {
 
 /// [`usable_size`], with misuse reported as in `func`.
 fn usable_size_in(p: *mut u8, func: &str) -> usize {
+    // (A block waiting in a bulk free phase's ring is freed first: it then looks freed.)
+    tcache::end_free_phase();
     if tcache::is_listed(p as usize) {
         misuse(Misuse::DoubleFree(p as usize), func);
     }

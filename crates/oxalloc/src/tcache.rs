@@ -182,8 +182,8 @@ pub struct TCache {
     free_mask: usize,
     /// `SIZE_MASK`, read from here by `realloc`'s fast path (an operand in memory, as above).
     size_mask: usize,
-    /// Whether `free` goes through `ring` (a bulk free phase, see [`free_ringed`]): read by
-    /// both fast paths, on the same line as the fields above.
+    /// Whether the thread is in a bulk free phase (see [`free_ringed`]): `free` goes through
+    /// `ring`, and the fast paths are off (`tls::fast` is 0).
     ring_on: bool,
     /// Blocks the next refill of each bin carves: starts at one cache line's worth (one block
     /// from 64 bytes up) and doubles up to `limit`, so a size a program uses a few times
@@ -922,10 +922,16 @@ pub unsafe fn realloc_fast(p: usize, n: usize) -> Option<*mut u8> {
 /// first, as before) and ends the phase.
 ///
 /// The phase starts when the cache's bins gave back `RING_AFTER` groups, the last two of a bin
-/// that was not refilled in between, without a `malloc` taking the slow path. It takes the
-/// calling thread's fast paths away (`tls::fast` is 0): `free` costs no instruction more
-/// outside the phase, and `malloc` none to end it. Returns false when the thread is not in
-/// the phase.
+/// that was not refilled in between, since the thread last allocated, in a single-threaded
+/// process. It takes the thread's fast paths away (`tls::fast` is 0): `free` costs no
+/// instruction more outside the phase, and `malloc` none to end it. Returns false when the
+/// thread is not in the phase, or `p` is not in the heap's range (null, foreign pointers and
+/// huge blocks are freed at once).
+///
+/// Why single-threaded only: a block waiting in the ring is untouched, so nothing marks it
+/// freed. Were it another thread's (or the heap's), that thread could free it a second time
+/// unnoticed and reuse it before the ring frees it under its feet. In one thread, no block is
+/// reused before the phase ends.
 ///
 /// # Safety
 /// As for [`try_free`] (a null `p` takes a slot as an empty one).
@@ -934,7 +940,7 @@ pub unsafe fn free_ringed(p: usize, func: &str) -> bool {
     let tc = tls::get() as *mut TCache;
     // SAFETY: tc is this thread's live cache.
     unsafe {
-        if tc.is_null() || !(*tc).ring_on {
+        if tc.is_null() || !(*tc).ring_on || !in_own_range(tc, p) {
             return false;
         }
         ring_push(tc, p, func);
@@ -950,7 +956,14 @@ pub unsafe fn free_ringed(p: usize, func: &str) -> bool {
 unsafe fn ring_push(tc: *mut TCache, p: usize, func: &str) {
     // SAFETY: per the contract (the ring is the owner's only; a prefetch never faults).
     unsafe {
-        prefetch(p - WORD);
+        if !os::single_threaded() {
+            // A second thread appeared during the phase (its making allocates, which ends the
+            // phase, but this does not rely on it): the phase ends here.
+            drain_ring(tc);
+            global::free(p as *mut u8, func);
+            return;
+        }
+        prefetch(p.wrapping_sub(WORD));
         let at = (*tc).ring_at;
         let q = core::mem::replace((*tc).ring.get_unchecked_mut(at), p);
         (*tc).ring_at = (at + 1) % RING;
@@ -978,16 +991,23 @@ unsafe fn drain_ring(tc: *mut TCache) {
         }
         (*tc).ring_at = 0;
         (*tc).ring_draining = false;
+        (*tc).quiet_gives = 0;
         tls::set_fast(tc as usize);
     }
 }
 
-/// Ends the calling thread's bulk free phase, if any (the heap's lock is not held).
+/// Ends the calling thread's bulk free phase, if any (the heap's lock is not held): called by
+/// every allocation that does not go through [`bin_slow`], and by whatever may look at a
+/// block the ring holds.
 pub fn end_free_phase() {
     let tc = tls::get() as *mut TCache;
     // SAFETY: tc is this thread's live cache.
     unsafe {
-        if !tc.is_null() && (*tc).ring_on {
+        if tc.is_null() || core::ptr::eq(tc, &DISABLED) {
+            return;
+        }
+        (*tc).quiet_gives = 0;
+        if (*tc).ring_on {
             drain_ring(tc);
         }
     }
@@ -1439,7 +1459,11 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
             // phase costs half the trips under the lock.
             let filling = !(*tc).bins[k].refilled;
             (*tc).quiet_gives = (*tc).quiet_gives.saturating_add(1);
-            if filling && (*tc).quiet_gives >= RING_AFTER && !(*tc).ring_on && !(*tc).ring_draining
+            if filling
+                && (*tc).quiet_gives >= RING_AFTER
+                && !(*tc).ring_on
+                && !(*tc).ring_draining
+                && os::single_threaded()
             {
                 (*tc).ring_on = true;
                 tls::set_fast(0);
@@ -2669,6 +2693,8 @@ pub fn after_fork_child() {
             (*t).ring = [0; RING];
             (*t).ring_at = 0;
             (*t).ring_on = false;
+            (*t).ring_draining = false;
+            (*t).quiet_gives = 0;
             (*t).remote.take_all(|_| {});
             for st in (*t).stash.iter() {
                 st.store(0, Ordering::Relaxed);

@@ -777,6 +777,16 @@ static void usable_size_freed(void) {
     printf("usable %zu\n", n);
 }
 
+/* The same, for a block that waits in a bulk free phase's ring (see double_free_bulk_phase). */
+static void usable_size_freed_bulk_phase(void) {
+    char *blocks[1000];
+    for (int i = 0; i < 1000; i++) blocks[i] = xmalloc(40);
+    addr(blocks[999]);
+    for (int i = 0; i < 1000; i++) free(blocks[i]);
+    size_t n = malloc_usable_size(OPAQUE(blocks[999]));
+    printf("usable %zu\n", n);
+}
+
 static void usable_size_invalid(void) {
     char buf[64] __attribute__((aligned(16)));
     memset(buf, 0, sizeof buf);
@@ -909,6 +919,7 @@ static const struct kase cases[] = {
     CASE(write_after_free_heap),
     CASE(write_after_free_heap_zeroed),
     CASE(usable_size_freed),
+    CASE(usable_size_freed_bulk_phase),
     CASE(usable_size_invalid),
     CASE(free_sized_too_big),
     CASE(free_sized_freed),
