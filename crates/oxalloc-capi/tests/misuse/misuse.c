@@ -178,12 +178,21 @@ static void write_after_free_heap_zeroed(void) {
     printf("got %p\n", (void *)q);
 }
 
+/* 1000 blocks of 40 bytes, then all freed: their bin overflows again and again (in a
+ * single-threaded process, a bulk free phase: see double_free_bulk_phase). */
+static void alloc_1000(char **blocks) {
+    for (int i = 0; i < 1000; i++) blocks[i] = xmalloc(40);
+}
+static void free_1000(char **blocks) {
+    for (int i = 0; i < 1000; i++) free(blocks[i]);
+}
+
 /* p's bin overflows: p goes back to the heap's deferred groups (unmerged, linked) with the
  * older half of the bin; the second free must still be caught. */
 static void double_free_deferred(void) {
     char *blocks[1000];
-    for (int i = 0; i < 1000; i++) blocks[i] = xmalloc(40);
-    for (int i = 0; i < 1000; i++) free(blocks[i]);
+    alloc_1000(blocks);
+    free_1000(blocks);
     char *p = blocks[0];
     addr(p);
     free(OPAQUE(p));
@@ -193,10 +202,10 @@ static void double_free_deferred(void) {
  * free in such a phase is found before the next malloc can hand the block out twice. */
 static void double_free_bulk_phase(void) {
     char *blocks[1000];
-    for (int i = 0; i < 1000; i++) blocks[i] = xmalloc(40);
-    for (int i = 0; i < 1000; i++) free(blocks[i]);
+    alloc_1000(blocks);
     char *p = blocks[990];
-    addr(p);
+    addr(p); /* (before the frees: printing may allocate, which ends the phase) */
+    free_1000(blocks);
     free(OPAQUE(p));
     char *a = malloc(40), *b = malloc(40);
     if (a == b) printf("handed out twice\n");
@@ -592,9 +601,9 @@ static void free_global(void) {
  * free: found at exit. */
 static void free_global_bulk_phase(void) {
     char *blocks[1000];
-    for (int i = 0; i < 1000; i++) blocks[i] = xmalloc(40);
+    alloc_1000(blocks);
     addr(global_buf + 64);
-    for (int i = 0; i < 1000; i++) free(blocks[i]);
+    free_1000(blocks);
     free(OPAQUE(global_buf + 64));
 }
 
@@ -780,9 +789,9 @@ static void usable_size_freed(void) {
 /* The same, for a block that waits in a bulk free phase's ring (see double_free_bulk_phase). */
 static void usable_size_freed_bulk_phase(void) {
     char *blocks[1000];
-    for (int i = 0; i < 1000; i++) blocks[i] = xmalloc(40);
+    alloc_1000(blocks);
     addr(blocks[999]);
-    for (int i = 0; i < 1000; i++) free(blocks[i]);
+    free_1000(blocks);
     size_t n = malloc_usable_size(OPAQUE(blocks[999]));
     printf("usable %zu\n", n);
 }
