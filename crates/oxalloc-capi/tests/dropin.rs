@@ -474,3 +474,34 @@ fn realloc_of_a_huge_block_moves_its_pages_instead_of_copying() {
     let out = run_preloaded(&exe, &[]);
     assert!(out.contains("hugerealloc ok"), "{out}");
 }
+
+/// The resident KiB of liboxalloc.so's code mapping in `codepages.c` run with `args`.
+fn code_resident_kib(args: &[&str]) -> u64 {
+    let exe = build("codepages.c", &[]);
+    let out = run_preloaded(&exe, args);
+    let kib: Vec<u64> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("r-xp "))
+        .map(|v| v.trim().parse().unwrap())
+        .collect();
+    assert_eq!(kib.len(), 1, "one code mapping expected:\n{out}");
+    kib[0]
+}
+
+#[test]
+fn the_code_programs_run_stays_in_one_fault_around_window() {
+    // Small, medium, large, huge and aligned blocks, realloc, a second thread and fork: all of
+    // it in the executable segment's first 64 KiB (the kernel maps a faulting page's 64 KiB
+    // window; `build.rs` and `cold.ld` lay the code out for that).
+    let hot = code_resident_kib(&[]);
+    assert!(
+        hot <= 64,
+        "{hot} KiB of the library's code resident: over 64"
+    );
+    // The statistics report lies outside that window: calling it maps more.
+    let cold = code_resident_kib(&["cold"]);
+    assert!(
+        cold > hot,
+        "malloc_stats mapped no more code ({cold} KiB against {hot}): is it in the hot window?"
+    );
+}

@@ -96,3 +96,60 @@ fn large_tables_start_zeroed() {
         "expected the cache table, pool and deferred ring: {big} found"
     );
 }
+
+/// `readelf -W ARGS` of the library.
+fn readelf(args: &[&str]) -> String {
+    let lib = common::lib("liboxalloc.so");
+    let out = Command::new("readelf")
+        .arg("-W")
+        .args(args)
+        .arg(&lib)
+        .output()
+        .unwrap_or_else(|e| panic!("readelf not found ({e}): apt-get install binutils"));
+    assert!(out.status.success(), "readelf {args:?} failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The code every program runs ends within the first 64 KiB of the executable segment, which
+/// starts on a 64 KiB boundary; the cold code (`oxalloc_cold`) comes after it. The kernel maps a
+/// faulting page's whole 64 KiB window when its pages are cached, so the cold code's pages stay
+/// unmapped unless used (24 KiB less resident per process). `dropin.rs` checks the same at run
+/// time, from a program's own `smaps`.
+#[test]
+fn hot_code_fits_the_first_64_kib_window_and_cold_code_follows() {
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+    // LOAD offset vaddr paddr filesz memsz flags... align
+    let segs = readelf(&["-l"]);
+    let exec: Vec<&str> = segs
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.first() == Some(&"LOAD") && f.contains(&"E"))
+        .unwrap_or_else(|| panic!("no executable LOAD segment:\n{segs}"));
+    let (start, align) = (hex(exec[2]), hex(exec[exec.len() - 1]));
+    assert!(align >= 0x10000, "executable segment aligned to {align:#x}");
+    assert_eq!(start % 0x10000, 0, "executable segment at {start:#x}");
+    // [Nr] name type address offset size ...
+    let secs = readelf(&["-S"]);
+    let section = |name: &str| -> (u64, u64) {
+        secs.lines()
+            .filter_map(|l| l.split_once(']'))
+            .map(|(_, rest)| rest.split_whitespace().collect::<Vec<_>>())
+            .find(|f| f.first() == Some(&name))
+            .map(|f| (hex(f[2]), hex(f[4])))
+            .unwrap_or_else(|| panic!("no section {name}:\n{secs}"))
+    };
+    let (text, text_size) = section(".text");
+    let (plt, plt_size) = section(".plt");
+    let (cold, cold_size) = section("oxalloc_cold");
+    let hot_end = (text + text_size).max(plt + plt_size);
+    assert!(
+        hot_end <= start + 0x10000,
+        "the hot code ends {:#x} bytes into the executable segment, past 64 KiB: mark more \
+         rarely run functions #[link_section = \"oxalloc_cold\"]",
+        hot_end - start
+    );
+    assert!(
+        cold >= hot_end && cold_size > 0,
+        "oxalloc_cold at {cold:#x}, the hot code ends at {hot_end:#x}"
+    );
+}

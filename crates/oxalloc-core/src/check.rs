@@ -46,6 +46,7 @@ pub struct Census {
 
 impl<S: Source> Heap<S> {
     /// Walks the whole heap and checks every invariant; returns what it counted.
+    #[link_section = "oxalloc_cold"]
     pub fn check(&self) -> Result<Census, CheckError> {
         let mut c = Census::default();
         let (top, top_end, mut seg) = self.top_info();

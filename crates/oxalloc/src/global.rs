@@ -243,6 +243,7 @@ extern "C" fn map_on_signal(_sig: i32) {
     }
 }
 
+#[link_section = "oxalloc_cold"]
 fn write_map_locked(h: &ProcessHeap) {
     let o = options();
     if let Some(fd) = crate::report::open_pattern(o.map_file) {
@@ -300,6 +301,7 @@ unsafe extern "C" fn fork_child() {
 /// Ends the process after one line on stderr naming the misuse and the address.
 #[cold]
 #[inline(never)]
+#[link_section = "oxalloc_cold"]
 pub fn misuse(m: Misuse, func: &str) -> ! {
     let mut msg = os::MsgBuf::new();
     let what = match m {
@@ -655,6 +657,7 @@ pub fn set_errno(e: i32) {
 }
 
 /// The process heap's statistics.
+#[link_section = "oxalloc_cold"]
 pub fn stats() -> Stats {
     let mut s = with_heap(|h| h.stats());
     // Thread caches beyond the static pool live in heap blocks: metadata, not the program's.
@@ -679,11 +682,13 @@ pub fn trim(pad: usize) -> bool {
 }
 
 /// Runs the heap checker on the process heap; returns a message on failure.
+#[link_section = "oxalloc_cold"]
 pub fn check() -> Result<(), oxalloc_core::CheckError> {
     with_heap(|h| h.check().map(|_| ()))
 }
 
 /// Writes one line on stderr for a heap-checker failure.
+#[link_section = "oxalloc_cold"]
 pub fn report_check_failure(e: oxalloc_core::CheckError) {
     let mut m = os::MsgBuf::new();
     m.str("oxalloc: heap check failed: ")
@@ -695,6 +700,7 @@ pub fn report_check_failure(e: oxalloc_core::CheckError) {
 }
 
 /// Writes the statistics summary to stderr (no allocation).
+#[link_section = "oxalloc_cold"]
 pub fn print_stats() {
     crate::report::write_stats(2)
 }
@@ -717,6 +723,7 @@ pub const M_MMAP_MAX: i32 = -4;
 ///   mapping of their own (sizes the thread caches serve are not affected).
 /// - `M_MMAP_MAX`: 0 puts every block on the heap (no mapping of its own, whatever
 ///   `M_MMAP_THRESHOLD` says meanwhile); any other value restores the last threshold.
+#[link_section = "oxalloc_cold"]
 pub fn mallopt(param: i32, value: i32) -> i32 {
     ensure_init();
     with_heap(|h| {
@@ -756,6 +763,7 @@ static MMAP_THRESHOLD: AtomicUsize = AtomicUsize::new(0);
 ///
 /// # Safety
 /// `stream` is a `FILE *` open for writing.
+#[link_section = "oxalloc_cold"]
 pub unsafe fn malloc_info(options: i32, stream: *mut core::ffi::c_void) -> i32 {
     if options != 0 {
         os::set_errno(os::EINVAL);

@@ -88,6 +88,7 @@ fn path_with_pid(pattern: &[u8], out: &mut [u8; 256]) -> Option<usize> {
 }
 
 /// Opens the file a `%p` pattern names for writing.
+#[link_section = "oxalloc_cold"]
 pub fn open_pattern(pattern: &[u8]) -> Option<i32> {
     let mut path = [0u8; 256];
     let n = path_with_pid(pattern, &mut path)?;
@@ -105,6 +106,7 @@ fn line(m: &mut os::MsgBuf, name: &str, v: u64, unit: &str) {
 }
 
 /// Writes the statistics summary of the process heap to `fd`.
+#[link_section = "oxalloc_cold"]
 pub fn write_stats(fd: i32) {
     let s = global::stats();
     let mut out = Out::new(fd);
@@ -226,6 +228,7 @@ pub fn write_stats(fd: i32) {
 
 /// Writes the heap map to `fd`: one line per segment, per run of neighbouring blocks of the
 /// same state and size class, per top chunk, fence and huge block.
+#[link_section = "oxalloc_cold"]
 pub fn write_map(fd: i32, h: &ProcessHeap) {
     let mut out = Out::new(fd);
     let mut m = os::MsgBuf::new();

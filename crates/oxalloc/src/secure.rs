@@ -53,6 +53,7 @@ fn canary(p: usize) -> usize {
 }
 
 /// The usable size of the heap block at `p` (validated by the heap: misuse ends the process).
+#[link_section = "oxalloc_cold"]
 fn heap_usable(p: *mut u8, func: &str) -> usize {
     match global::with_heap(|h| h.usable_size(p)) {
         Ok(n) => n,
@@ -61,6 +62,7 @@ fn heap_usable(p: *mut u8, func: &str) -> usize {
 }
 
 /// Allocates `n` bytes (plus the canary) aligned to `align`.
+#[link_section = "oxalloc_cold"]
 pub fn alloc(n: usize, align: usize) -> *mut u8 {
     let Some(m) = n.checked_add(8) else {
         os::set_errno(os::ENOMEM);
@@ -77,6 +79,7 @@ pub fn alloc(n: usize, align: usize) -> *mut u8 {
 
 /// Checks a block about to be freed or resized: not quarantined, valid, canary intact.
 /// Returns its usable size for the user.
+#[link_section = "oxalloc_cold"]
 fn check(p: *mut u8, func: &str) -> usize {
     let q = global::with_heap(|_| {
         // SAFETY: the ring is used under the heap's lock.
@@ -95,6 +98,7 @@ fn check(p: *mut u8, func: &str) -> usize {
 }
 
 /// Frees `p`: checked, filled, quarantined.
+#[link_section = "oxalloc_cold"]
 pub fn free(p: *mut u8, func: &str) {
     let u = check(p, func);
     // SAFETY: p is a valid in-use block (checked).
@@ -136,6 +140,7 @@ pub fn free(p: *mut u8, func: &str) {
 }
 
 /// Resizes `p` to `n` bytes (always moving: the old block goes through `free`).
+#[link_section = "oxalloc_cold"]
 pub fn realloc(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8 {
     let u = check(p, func);
     let q = alloc(n, align);
@@ -149,6 +154,7 @@ pub fn realloc(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8 {
 }
 
 /// The usable size for the user (the canary excluded); misuse is reported as in `func`.
+#[link_section = "oxalloc_cold"]
 pub fn usable_size(p: *mut u8, func: &str) -> usize {
     if p.is_null() {
         return 0;

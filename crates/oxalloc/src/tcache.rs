@@ -2710,6 +2710,7 @@ pub fn after_fork_child() {
 /// Totals over all caches: `(caches, alive, cached blocks, cached bytes, refills, flushes,
 /// blocks received from other threads, groups reused, groups moved, bulk free phases)`. Read
 /// without locks: a snapshot, not exact.
+#[link_section = "oxalloc_cold"]
 pub fn totals() -> [u64; 10] {
     let mut t = [0u64; 10];
     // Deferred blocks count as cached (sizes approximated by their class).
