@@ -27,6 +27,7 @@ pub fn set_link_overwritten_handler(f: fn(usize) -> !) {
 /// A free block `b` whose list links do not point into the heap: stops.
 #[cold]
 #[inline(never)]
+#[link_section = ".text.oxalloc_cold.oxalloc_core.bins.link_overwritten"]
 fn link_overwritten(b: usize) -> ! {
     let f = ON_OVERWRITTEN.load(Ordering::Acquire);
     if f != 0 {

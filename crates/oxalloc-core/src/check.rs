@@ -46,7 +46,8 @@ pub struct Census {
 
 impl<S: Source> Heap<S> {
     /// Walks the whole heap and checks every invariant; returns what it counted.
-    #[link_section = "oxalloc_cold"]
+    #[link_section = ".text.oxalloc_cold.oxalloc_core.check.check"]
+    #[inline(never)]
     pub fn check(&self) -> Result<Census, CheckError> {
         let mut c = Census::default();
         let (top, top_end, mut seg) = self.top_info();

@@ -585,7 +585,7 @@ impl MsgBuf {
 
     /// Appends an unsigned decimal number.
     #[inline(never)]
-    #[link_section = "oxalloc_cold"]
+    #[link_section = ".text.oxalloc_cold.oxalloc_os.lib.dec"]
     pub fn dec(&mut self, mut v: u64) -> &mut Self {
         let mut tmp = [0u8; 20];
         let mut i = tmp.len();
@@ -602,7 +602,7 @@ impl MsgBuf {
 
     /// Appends `0x` and a hexadecimal number.
     #[inline(never)]
-    #[link_section = "oxalloc_cold"]
+    #[link_section = ".text.oxalloc_cold.oxalloc_os.lib.hex"]
     pub fn hex(&mut self, mut v: u64) -> &mut Self {
         let mut tmp = [0u8; 16];
         let mut i = tmp.len();

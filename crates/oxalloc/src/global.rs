@@ -243,7 +243,8 @@ extern "C" fn map_on_signal(_sig: i32) {
     }
 }
 
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.global.write_map_locked"]
+#[inline(never)]
 fn write_map_locked(h: &ProcessHeap) {
     let o = options();
     if let Some(fd) = crate::report::open_pattern(o.map_file) {
@@ -301,7 +302,7 @@ unsafe extern "C" fn fork_child() {
 /// Ends the process after one line on stderr naming the misuse and the address.
 #[cold]
 #[inline(never)]
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.global.misuse"]
 pub fn misuse(m: Misuse, func: &str) -> ! {
     let mut msg = os::MsgBuf::new();
     let what = match m {
@@ -325,6 +326,8 @@ pub fn misuse(m: Misuse, func: &str) -> ! {
 /// A panic in the library (an arithmetic overflow, an index out of bounds: a bug): one line on
 /// stderr naming where, then abort. No formatting machinery and no allocation, so it works with
 /// the heap locked. `liboxalloc.so`'s panic handler (it links no `std`) calls this.
+#[link_section = ".text.oxalloc_cold.oxalloc.global.internal_error"]
+#[inline(never)]
 pub fn internal_error(file: &str, line: u32) -> ! {
     let mut msg = os::MsgBuf::new();
     msg.str("oxalloc: internal error at ")
@@ -339,6 +342,8 @@ pub fn internal_error(file: &str, line: u32) -> ! {
 /// The heap found a free block whose list links do not point into it (the block at `p` was
 /// written after its free): one line on stderr, then abort. Called with the heap locked, from
 /// whichever operation reached the block.
+#[link_section = ".text.oxalloc_cold.oxalloc.global.link_overwritten"]
+#[inline(never)]
 fn link_overwritten(p: usize) -> ! {
     let mut msg = os::MsgBuf::new();
     msg.str("oxalloc: free block ")
@@ -657,7 +662,8 @@ pub fn set_errno(e: i32) {
 }
 
 /// The process heap's statistics.
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.global.stats"]
+#[inline(never)]
 pub fn stats() -> Stats {
     let mut s = with_heap(|h| h.stats());
     // Thread caches beyond the static pool live in heap blocks: metadata, not the program's.
@@ -669,6 +675,8 @@ pub fn stats() -> Stats {
 
 /// Gives back to the kernel what the top of the heap holds above `pad` bytes; returns whether
 /// anything was given back.
+#[link_section = ".text.oxalloc_cold.oxalloc.global.trim"]
+#[inline(never)]
 pub fn trim(pad: usize) -> bool {
     tcache::end_free_phase();
     with_heap(|h| {
@@ -682,13 +690,15 @@ pub fn trim(pad: usize) -> bool {
 }
 
 /// Runs the heap checker on the process heap; returns a message on failure.
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.global.check"]
+#[inline(never)]
 pub fn check() -> Result<(), oxalloc_core::CheckError> {
     with_heap(|h| h.check().map(|_| ()))
 }
 
 /// Writes one line on stderr for a heap-checker failure.
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.global.report_check_failure"]
+#[inline(never)]
 pub fn report_check_failure(e: oxalloc_core::CheckError) {
     let mut m = os::MsgBuf::new();
     m.str("oxalloc: heap check failed: ")
@@ -700,7 +710,8 @@ pub fn report_check_failure(e: oxalloc_core::CheckError) {
 }
 
 /// Writes the statistics summary to stderr (no allocation).
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.global.print_stats"]
+#[inline(never)]
 pub fn print_stats() {
     crate::report::write_stats(2)
 }
@@ -723,7 +734,8 @@ pub const M_MMAP_MAX: i32 = -4;
 ///   mapping of their own (sizes the thread caches serve are not affected).
 /// - `M_MMAP_MAX`: 0 puts every block on the heap (no mapping of its own, whatever
 ///   `M_MMAP_THRESHOLD` says meanwhile); any other value restores the last threshold.
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.global.mallopt"]
+#[inline(never)]
 pub fn mallopt(param: i32, value: i32) -> i32 {
     ensure_init();
     with_heap(|h| {
@@ -763,7 +775,8 @@ static MMAP_THRESHOLD: AtomicUsize = AtomicUsize::new(0);
 ///
 /// # Safety
 /// `stream` is a `FILE *` open for writing.
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.global.malloc_info"]
+#[inline(never)]
 pub unsafe fn malloc_info(options: i32, stream: *mut core::ffi::c_void) -> i32 {
     if options != 0 {
         os::set_errno(os::EINVAL);

@@ -38,6 +38,8 @@ impl Out {
         }
     }
 
+    #[link_section = ".text.oxalloc_cold.oxalloc.report.put"]
+    #[inline(never)]
     fn put(&mut self, m: &os::MsgBuf) {
         let b = m.as_bytes();
         if self.len + b.len() > self.buf.len() {
@@ -47,6 +49,8 @@ impl Out {
         self.len += b.len();
     }
 
+    #[link_section = ".text.oxalloc_cold.oxalloc.report.flush"]
+    #[inline(never)]
     fn flush(&mut self) {
         match self.sink {
             Sink::Fd(fd) => os::write_fd(fd, &self.buf[..self.len]),
@@ -88,7 +92,8 @@ fn path_with_pid(pattern: &[u8], out: &mut [u8; 256]) -> Option<usize> {
 }
 
 /// Opens the file a `%p` pattern names for writing.
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.report.open_pattern"]
+#[inline(never)]
 pub fn open_pattern(pattern: &[u8]) -> Option<i32> {
     let mut path = [0u8; 256];
     let n = path_with_pid(pattern, &mut path)?;
@@ -106,7 +111,8 @@ fn line(m: &mut os::MsgBuf, name: &str, v: u64, unit: &str) {
 }
 
 /// Writes the statistics summary of the process heap to `fd`.
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.report.write_stats"]
+#[inline(never)]
 pub fn write_stats(fd: i32) {
     let s = global::stats();
     let mut out = Out::new(fd);
@@ -228,7 +234,8 @@ pub fn write_stats(fd: i32) {
 
 /// Writes the heap map to `fd`: one line per segment, per run of neighbouring blocks of the
 /// same state and size class, per top chunk, fence and huge block.
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.report.write_map"]
+#[inline(never)]
 pub fn write_map(fd: i32, h: &ProcessHeap) {
     let mut out = Out::new(fd);
     let mut m = os::MsgBuf::new();
@@ -238,8 +245,11 @@ pub fn write_map(fd: i32, h: &ProcessHeap) {
     m.hex(os::current_break() as u64).str("\n");
     out.put(&m);
     // The pending run: (start, bytes, count, used, bucket).
-    let mut run: Option<(usize, usize, u64, bool, u32)> = None;
-    let flush_run = |out: &mut Out, r: (usize, usize, u64, bool, u32)| {
+    type Run = (usize, usize, u64, bool, u32);
+    let mut run: Option<Run> = None;
+    #[link_section = ".text.oxalloc_cold.oxalloc.report.flush_run"]
+    #[inline(never)]
+    fn flush_run(out: &mut Out, r: Run) {
         let mut m = os::MsgBuf::new();
         m.str("run ")
             .hex(r.0 as u64)
@@ -251,8 +261,11 @@ pub fn write_map(fd: i32, h: &ProcessHeap) {
             .dec(r.4 as u64)
             .str("\n");
         out.put(&m);
-    };
-    h.walk(|it| {
+    }
+    // One item of the walk (a function, not a closure, so that it goes with the cold code).
+    #[link_section = ".text.oxalloc_cold.oxalloc.report.map_item"]
+    #[inline(never)]
+    fn map_item(out: &mut Out, run: &mut Option<Run>, it: Item) {
         if let Item::Block {
             addr, size, used, ..
         } = it
@@ -265,15 +278,15 @@ pub fn write_map(fd: i32, h: &ProcessHeap) {
                 }
                 _ => {
                     if let Some(r) = run.take() {
-                        flush_run(&mut out, r);
+                        flush_run(out, r);
                     }
-                    run = Some((addr, size, 1, used, b));
+                    *run = Some((addr, size, 1, used, b));
                 }
             }
             return;
         }
         if let Some(r) = run.take() {
-            flush_run(&mut out, r);
+            flush_run(out, r);
         }
         let mut m = os::MsgBuf::new();
         match it {
@@ -305,7 +318,8 @@ pub fn write_map(fd: i32, h: &ProcessHeap) {
             Item::Block { .. } => {}
         }
         out.put(&m);
-    });
+    }
+    h.walk(|it| map_item(&mut out, &mut run, it));
     if let Some(r) = run.take() {
         flush_run(&mut out, r);
     }

@@ -53,7 +53,8 @@ fn canary(p: usize) -> usize {
 }
 
 /// The usable size of the heap block at `p` (validated by the heap: misuse ends the process).
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.secure.heap_usable"]
+#[inline(never)]
 fn heap_usable(p: *mut u8, func: &str) -> usize {
     match global::with_heap(|h| h.usable_size(p)) {
         Ok(n) => n,
@@ -62,7 +63,8 @@ fn heap_usable(p: *mut u8, func: &str) -> usize {
 }
 
 /// Allocates `n` bytes (plus the canary) aligned to `align`.
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.secure.alloc"]
+#[inline(never)]
 pub fn alloc(n: usize, align: usize) -> *mut u8 {
     let Some(m) = n.checked_add(8) else {
         os::set_errno(os::ENOMEM);
@@ -79,7 +81,8 @@ pub fn alloc(n: usize, align: usize) -> *mut u8 {
 
 /// Checks a block about to be freed or resized: not quarantined, valid, canary intact.
 /// Returns its usable size for the user.
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.secure.check"]
+#[inline(never)]
 fn check(p: *mut u8, func: &str) -> usize {
     let q = global::with_heap(|_| {
         // SAFETY: the ring is used under the heap's lock.
@@ -98,7 +101,8 @@ fn check(p: *mut u8, func: &str) -> usize {
 }
 
 /// Frees `p`: checked, filled, quarantined.
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.secure.free"]
+#[inline(never)]
 pub fn free(p: *mut u8, func: &str) {
     let u = check(p, func);
     // SAFETY: p is a valid in-use block (checked).
@@ -140,7 +144,8 @@ pub fn free(p: *mut u8, func: &str) {
 }
 
 /// Resizes `p` to `n` bytes (always moving: the old block goes through `free`).
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.secure.realloc"]
+#[inline(never)]
 pub fn realloc(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8 {
     let u = check(p, func);
     let q = alloc(n, align);
@@ -154,7 +159,8 @@ pub fn realloc(p: *mut u8, n: usize, align: usize, func: &str) -> *mut u8 {
 }
 
 /// The usable size for the user (the canary excluded); misuse is reported as in `func`.
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.secure.usable_size"]
+#[inline(never)]
 pub fn usable_size(p: *mut u8, func: &str) -> usize {
     if p.is_null() {
         return 0;

@@ -606,6 +606,7 @@ unsafe fn next_link(p: usize, s: usize) -> usize {
 /// Stops the process: the free block `p`'s list link was overwritten.
 #[cold]
 #[inline(never)]
+#[link_section = ".text.oxalloc_cold.oxalloc.tcache.written_after_free"]
 fn written_after_free(p: usize) -> ! {
     global::misuse(oxalloc_core::Misuse::WrittenAfterFree(p), "malloc")
 }
@@ -2710,7 +2711,8 @@ pub fn after_fork_child() {
 /// Totals over all caches: `(caches, alive, cached blocks, cached bytes, refills, flushes,
 /// blocks received from other threads, groups reused, groups moved, bulk free phases)`. Read
 /// without locks: a snapshot, not exact.
-#[link_section = "oxalloc_cold"]
+#[link_section = ".text.oxalloc_cold.oxalloc.tcache.totals"]
+#[inline(never)]
 pub fn totals() -> [u64; 10] {
     let mut t = [0u64; 10];
     // Deferred blocks count as cached (sizes approximated by their class).

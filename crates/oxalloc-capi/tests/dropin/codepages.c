@@ -2,9 +2,12 @@
  *
  * The program goes through the allocator's usual paths (small, medium, large and huge blocks,
  * calloc, realloc growing and shrinking, aligned blocks, a second thread freeing the first's
- * blocks, fork), then prints the resident size of each mapping of liboxalloc.so, from
- * /proc/self/smaps: "r-xp <KiB>" for the code. With the argument "cold" it first calls
- * malloc_stats(), whose report code lies outside that window. */
+ * blocks, fork), then prints "code START KIB" for the executable mapping of the library that
+ * holds malloc (from /proc/self/smaps): where it starts and how many KiB of it are resident.
+ * Then it calls malloc_stats(), whose report code lies outside that window, and prints the
+ * line again. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -28,7 +31,36 @@ static void *other_thread(void *arg) {
     return NULL;
 }
 
-int main(int argc, char **argv) {
+/* Prints "code START KIB" for the executable mapping of the object that defines malloc. */
+static void code_line(void) {
+    Dl_info info;
+    if (!dladdr((void *)malloc, &info) || !info.dli_fname) {
+        printf("FAIL: dladdr(malloc)\n");
+        exit(1);
+    }
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) exit(1);
+    char line[512];
+    unsigned long start = 0;
+    int ours = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        long kb;
+        char perm[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perm) == 3) {
+            char *path = strchr(line, '/');
+            if (path) path[strcspn(path, "\n")] = 0;
+            ours = perm[2] == 'x' && path && strcmp(path, info.dli_fname) == 0;
+            start = lo;
+        } else if (ours && sscanf(line, "Rss: %ld kB", &kb) == 1) {
+            printf("code %lx %ld\n", start, kb);
+        }
+    }
+    fclose(f);
+    fflush(stdout);
+}
+
+int main(void) {
     for (int i = 0; i < N; i++) {
         size_t n = (i % 7 == 0) ? 2000 + i * 3 : 8 + (i * 37) % 900;
         blocks[i] = malloc(n);
@@ -61,23 +93,8 @@ int main(int argc, char **argv) {
     }
     waitpid(pid, NULL, 0);
     for (int i = 1; i < N; i += 2) free(blocks[i]);
-    if (argc > 1 && strcmp(argv[1], "cold") == 0) malloc_stats();
-
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (!f) return 1;
-    char line[512], perm[8] = "";
-    int ours = 0;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        long kb;
-        char p[8];
-        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, p) == 3) {
-            ours = strstr(line, "liboxalloc.so") != NULL;
-            strcpy(perm, p);
-        } else if (ours && sscanf(line, "Rss: %ld kB", &kb) == 1) {
-            printf("%s %ld\n", perm, kb);
-        }
-    }
-    fclose(f);
+    code_line();
+    malloc_stats();
+    code_line();
     return 0;
 }
