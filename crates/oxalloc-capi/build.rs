@@ -8,8 +8,9 @@
 //! - `cold.ld` (GNU ld and LLD) opens that segment with the cold code, padded to 64 KiB.
 //!
 //! Skipped, leaving the linker's plain layout, when `OXALLOC_PLAIN_LAYOUT` is set, when the
-//! flags name a linker other than GNU ld or LLD (mold does not read `SECTIONS`, gold rejects
-//! `separate-code`), or when the crate's path has a comma (the `-Wl,` list would split it).
+//! flags name mold or gold (mold does not read `SECTIONS`, gold rejects `separate-code`; a
+//! linker chosen another way needs `OXALLOC_PLAIN_LAYOUT`), or when the crate's path has a
+//! comma (the `-Wl,` list would split it).
 //! `tests/layout.rs` checks the result.
 
 fn main() {
@@ -17,7 +18,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=OXALLOC_PLAIN_LAYOUT");
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo");
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    let other_linker = ["mold", "gold"].iter().any(|l| flags.contains(l));
+    let other_linker = ["fuse-ld=mold", "fuse-ld=gold", "ld.mold", "ld.gold"]
+        .iter()
+        .any(|l| flags.contains(l));
     let linux = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
     if std::env::var_os("OXALLOC_PLAIN_LAYOUT").is_some()
         || other_linker
