@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Parser;
 use oxalloc_bench::{
     default_allocators, default_workload_bin, run, workload_names, Allocator, BenchConfig,
-    Progress, WORKLOADS,
+    Progress, Results, WORKLOADS,
 };
 
 /// Benchmark oxalloc against glibc, jemalloc, mimalloc and tcmalloc (via LD_PRELOAD).
@@ -47,6 +47,9 @@ struct Cli {
     /// List the workloads and exit.
     #[arg(long)]
     list: bool,
+    /// Print the report of an earlier run's results.json (in this version's format) and exit.
+    #[arg(long, value_name = "RESULTS_JSON")]
+    render: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,21 @@ fn main() -> ExitCode {
             println!("{:<12} {}", w.name, w.about);
         }
         return ExitCode::SUCCESS;
+    }
+    if let Some(path) = &cli.render {
+        let parsed = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<Results>(&t).map_err(|e| e.to_string()));
+        return match parsed {
+            Ok(results) => {
+                println!("{}", results.markdown_table());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                ExitCode::from(2)
+            }
+        };
     }
     let exe_dir = std::env::current_exe()
         .ok()

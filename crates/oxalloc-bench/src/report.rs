@@ -133,6 +133,7 @@ impl Results {
             "\nMedian wall time and peak RSS per workload. (×r) is allocator / {REFERENCE}: above 1 means {REFERENCE} is faster or smaller.\n"
         );
         s.push_str(&self.main_table());
+        s.push_str(&self.targets_summary());
         s.push_str(&self.metrics_table());
         s.push_str(&self.callgrind_tables());
         if !self.errors.is_empty() {
@@ -199,6 +200,67 @@ impl Results {
             );
         }
         s.push('\n');
+        s
+    }
+
+    /// Two of the targets, per workload, from the medians: oxalloc's peak RSS against the
+    /// smallest of the peers' (the geometric mean, and the workloads above 1.1×), and the
+    /// workloads where glibc's time is below oxalloc's. Empty when no peer ran.
+    fn targets_summary(&self) -> String {
+        let good = |w: &str, a: &str| {
+            self.cell(w, a)
+                .filter(|c| c.failure.is_none() && c.ok_runs > 0)
+        };
+        let (mut rss, mut high, mut behind) = (Vec::new(), Vec::new(), Vec::new());
+        for w in &self.workloads {
+            let Some(o) = good(w, REFERENCE) else {
+                continue;
+            };
+            let best = self
+                .allocators
+                .iter()
+                .filter(|a| a.name != REFERENCE)
+                .filter_map(|a| good(w, &a.name))
+                .map(|c| c.median_rss_mib)
+                .fold(f64::INFINITY, f64::min);
+            if best.is_finite() && best > 0.0 {
+                let r = o.median_rss_mib / best;
+                rss.push(r);
+                if r > 1.1 {
+                    high.push(format!("`{w}` {r:.2}×"));
+                }
+            }
+            if let Some((t, _)) = self.ratios(w, "glibc") {
+                if t < 1.0 {
+                    behind.push(format!("`{w}` {t:.2}×"));
+                }
+            }
+        }
+        let Some(g) = geomean(&rss) else {
+            return String::new();
+        };
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "\n- {REFERENCE}'s peak RSS against each workload's smallest peer: {g:.3}× in geometric \
+             mean (n = {}); above 1.1×: {}.",
+            rss.len(),
+            list(&high)
+        );
+        if self.allocators.iter().any(|a| a.name == "glibc") {
+            let _ = writeln!(
+                s,
+                "- Workloads where glibc is faster (glibc's time / {REFERENCE}'s): {}.",
+                list(&behind)
+            );
+        }
         s
     }
 
@@ -458,6 +520,75 @@ mod tests {
         let g = geomean(&[2.0, 8.0]).expect("positive");
         assert!((g - 4.0).abs() < 1e-12);
         assert_eq!(geomean(&[]), None);
+    }
+
+    fn record(workload: &str, allocator: &str, wall_ms: f64, max_rss_kib: u64) -> RunRecord {
+        RunRecord {
+            workload: workload.to_string(),
+            allocator: allocator.to_string(),
+            run: 1,
+            wall_ms,
+            user_ms: wall_ms,
+            sys_ms: 0.0,
+            max_rss_kib,
+            status: "ok".to_string(),
+            ok: true,
+            checksum: None,
+            checksum_mismatch: false,
+            metrics: Default::default(),
+        }
+    }
+
+    #[test]
+    fn targets_summary_takes_the_smallest_peer_of_each_workload() {
+        let mut r = Results {
+            machine: crate::machine::Machine {
+                nproc: 2,
+                cpu_model: String::new(),
+                kernel: String::new(),
+                glibc: String::new(),
+                date: String::new(),
+            },
+            quick: true,
+            runs_per_cell: 1,
+            allocators: vec![
+                crate::Allocator::glibc(),
+                crate::Allocator::preloaded("mimalloc", "/x.so"),
+                crate::Allocator::preloaded(REFERENCE, "/y.so"),
+            ],
+            workloads: vec!["a".into(), "b".into()],
+            runs: vec![
+                // a: the smallest peer is mimalloc's 2048 KiB; oxalloc 2.5 MiB is 1.25×.
+                record("a", "glibc", 100.0, 4096),
+                record("a", "mimalloc", 100.0, 2048),
+                record("a", REFERENCE, 120.0, 2560),
+                // b: glibc's 4096 KiB is the smallest; oxalloc 0.8×, and faster than glibc.
+                record("b", "glibc", 200.0, 4096),
+                record("b", "mimalloc", 50.0, 8192),
+                record("b", REFERENCE, 100.0, 3277),
+            ],
+            callgrind: Vec::new(),
+            pairs: Vec::new(),
+            errors: Vec::new(),
+            notes: Vec::new(),
+        };
+        let s = r.targets_summary();
+        let g = (1.25f64 * (3277.0 / 4096.0)).sqrt();
+        assert!(
+            s.contains(&format!("{g:.3}× in geometric mean (n = 2)")),
+            "{s}"
+        );
+        assert!(s.contains("above 1.1×: `a` 1.25×."), "{s}");
+        assert!(
+            s.contains("glibc is faster (glibc's time / oxalloc's): `a` 0.83×."),
+            "{s}"
+        );
+        // A failed peer cell is left out: b's smallest peer becomes mimalloc's 8192 KiB.
+        r.runs[3].ok = false;
+        r.runs[3].status = "signal 11".to_string();
+        let s = r.targets_summary();
+        let g = (1.25f64 * (3277.0 / 8192.0)).sqrt();
+        assert!(s.contains(&format!("{g:.3}×")), "{s}");
     }
 
     #[test]

@@ -454,6 +454,21 @@ fn bench_quick_on_one_workload_writes_table_csv_json_and_chart() {
     );
     let json = std::fs::read_to_string(out_dir.join("results.json")).expect("results.json");
     assert!(json.trim_start().starts_with('{') && json.contains("\"bignum\""));
+    // The targets' summary under the table (one peer here: glibc is the smallest).
+    assert!(
+        md.contains("oxalloc's peak RSS against each workload's smallest peer: ")
+            && md.contains("in geometric mean (n = 1)")
+            && md.contains("Workloads where glibc is faster"),
+        "{md}"
+    );
+    // `oxalloc-bench --render` prints the same report from results.json.
+    let rendered = Command::new(profile_dir().join("oxalloc-bench"))
+        .arg("--render")
+        .arg(out_dir.join("results.json"))
+        .output()
+        .expect("oxalloc-bench --render");
+    assert!(rendered.status.success(), "{}", stderr_of(&rendered));
+    assert_eq!(stdout_of(&rendered).trim(), md.trim());
 
     let svg = std::fs::read_to_string(out_dir.join("time-ratios.svg")).expect("the chart");
     let doc = roxmltree::Document::parse(&svg).expect("the chart is well-formed XML");
