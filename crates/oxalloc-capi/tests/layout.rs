@@ -195,36 +195,4 @@ fn hot_code_fills_one_64_kib_window_after_the_cold_code() {
         seen >= 8,
         "only {seen} functions of the reports and the hardened mode found"
     );
-    // The exiting threads' cache (7.8 KB of initialised data) fills a 64 KiB window of its own
-    // after `.data`, padded to its end: neither `.data` nor the zeroed statics after it share
-    // its window.
-    let &(_, cold_data, cold_data_size) = secs
-        .lines()
-        .filter_map(|l| l.split_once(']'))
-        .map(|(_, rest)| rest.split_whitespace().collect::<Vec<_>>())
-        .filter(|f| f.len() > 4 && f[0] == "oxalloc_cold_data")
-        .map(|f| (f[0].to_string(), hex(f[2]), hex(f[4])))
-        .collect::<Vec<_>>()
-        .first()
-        .unwrap_or_else(|| panic!("no oxalloc_cold_data section:\n{secs}"));
-    assert_eq!(
-        cold_data % 0x10000,
-        0,
-        "oxalloc_cold_data at {cold_data:#x}"
-    );
-    assert_eq!(
-        (cold_data + cold_data_size) % 0x10000,
-        0,
-        "oxalloc_cold_data ends at {:#x}",
-        cold_data + cold_data_size
-    );
-    let disabled = data_symbols()
-        .into_iter()
-        .find(|s| s.2 == "oxalloc::tcache::DISABLED")
-        .expect("DISABLED is not in the symbol table")
-        .0;
-    assert!(
-        (cold_data..cold_data + cold_data_size).contains(&disabled),
-        "DISABLED at {disabled:#x} is not in oxalloc_cold_data"
-    );
 }

@@ -269,10 +269,6 @@ const RBATCH: usize = 32;
 
 /// The cache of a thread that is exiting (or could not get one): matches no block and has no
 /// room, so every operation takes the shared heap's path.
-///
-/// Its 7.8 KB of initialised data lie in `liboxalloc.so` outside the 64 KiB window of the rest
-/// of `.data` (`cold.ld`), so a process whose threads never exit does not map them.
-#[link_section = ".data.oxalloc_cold.disabled"]
 static DISABLED: TCache = TCache::new(usize::MAX, 0, 0, [EMPTY_BIN; NBINS], [1; NBINS], DEAD);
 
 impl TCache {
