@@ -396,6 +396,58 @@ fn bad_arguments_are_refused_with_usage_errors() {
 // ---------------------------------------------------------------------------------------------
 // bench
 
+/// `oxalloc-workload teardown N`: the checksum of glibc's run, the metric, and the number of
+/// bulk free phases oxalloc's statistics count (one per round at most: five rounds).
+fn teardown_run(n: &str, shuffled: bool) -> (String, u64) {
+    let workload = profile_dir().join("oxalloc-workload");
+    let mut args = vec!["teardown", n];
+    if shuffled {
+        args.push("--shuffled");
+    }
+    let glibc = std::process::Command::new(&workload)
+        .args(&args)
+        .output()
+        .expect("teardown runs");
+    let ox = std::process::Command::new(&workload)
+        .args(&args)
+        .env("LD_PRELOAD", lib())
+        .env("OXALLOC_STATS", "1")
+        .output()
+        .expect("teardown runs");
+    assert!(
+        glibc.status.success() && ox.status.success(),
+        "{}",
+        stderr_of(&ox)
+    );
+    let checksum = |o: &std::process::Output| {
+        stdout_of(o)
+            .lines()
+            .find(|l| l.starts_with("checksum:"))
+            .map(str::to_owned)
+    };
+    assert_eq!(checksum(&glibc), checksum(&ox));
+    assert!(checksum(&ox).is_some());
+    let out = stdout_of(&ox);
+    assert!(out.contains("metric: free_ns_per_obj "), "{out}");
+    let err = stderr_of(&ox);
+    let phases = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("free phases"))
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no free phases line:\n{err}"));
+    (out, phases)
+}
+
+#[test]
+fn a_teardown_enters_a_bulk_free_phase_only_past_two_mib() {
+    // 2,000 objects of 8-256 bytes (about 160 KB): their headers are warm, no phase.
+    let (_, phases) = teardown_run("2000", false);
+    assert_eq!(phases, 0, "a small teardown went through the ring");
+    // 60,000 (about 5 MB), shuffled: a phase in each of the five rounds.
+    let (_, phases) = teardown_run("60000", true);
+    assert_eq!(phases, 5, "a large teardown's phases");
+}
+
 #[test]
 fn bench_quick_on_one_workload_writes_table_csv_json_and_chart() {
     let workload = profile_dir().join("oxalloc-workload");

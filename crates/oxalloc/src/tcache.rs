@@ -232,9 +232,9 @@ pub struct TCache {
     ring_at: usize,
     /// Set while the ring's blocks are freed: a bulk phase does not start again meanwhile.
     ring_draining: bool,
-    /// Groups the bins gave back since `malloc` last took the slow path: a bulk free phase
-    /// starts after `RING_AFTER`.
-    quiet_gives: u32,
+    /// Bytes the bins gave back (in groups) since `malloc` last took the slow path: a bulk free
+    /// phase starts after `RING_AFTER` (see [`free_ringed`]).
+    quiet_bytes: usize,
 }
 
 /// Blocks of one class that a thread freed for one other cache, linked as a bin's list (the
@@ -264,7 +264,8 @@ impl RemoteBatch {
 const RBUF: usize = 4;
 /// How many frees later a block freed in a bulk phase is taken in (see [`free_ringed`]).
 const RING: usize = 16;
-const RING_AFTER: u32 = 8;
+/// Bytes the bins give back in a stretch without allocation before a bulk free phase starts.
+const RING_AFTER: usize = 2 << 20;
 const RBATCH: usize = 32;
 
 /// The cache of a thread that is exiting (or could not get one): matches no block and has no
@@ -311,7 +312,7 @@ impl TCache {
             ring: [0; RING],
             ring_at: 0,
             ring_draining: false,
-            quiet_gives: 0,
+            quiet_bytes: 0,
             remote: Remote::EMPTY,
             adopt: 0,
             adopt_count: 0,
@@ -922,9 +923,10 @@ pub unsafe fn realloc_fast(p: usize, n: usize) -> Option<*mut u8> {
 /// next `malloc` takes the ring's blocks in (oldest first, so the block freed last is reused
 /// first, as before) and ends the phase.
 ///
-/// The phase starts when the cache's bins gave back `RING_AFTER` groups, the last two of a bin
-/// that was not refilled in between, since the thread last allocated, in a single-threaded
-/// process. It takes the thread's fast paths away (`tls::fast` is 0): `free` costs no
+/// The phase starts when the cache's bins gave back `RING_AFTER` bytes of blocks (2 MiB, in
+/// groups), the last of them from a bin that was not refilled in between, since the thread last
+/// allocated, in a single-threaded process. A smaller structure's headers are still in the
+/// cache when it is freed, and the ring's own instructions would only slow its frees down. It takes the thread's fast paths away (`tls::fast` is 0): `free` costs no
 /// instruction more outside the phase, and `malloc` none to end it. Returns false when the
 /// thread is not in the phase, or `p` is not in the heap's range (null, foreign pointers and
 /// huge blocks are freed at once).
@@ -992,7 +994,7 @@ unsafe fn drain_ring(tc: *mut TCache) {
         }
         (*tc).ring_at = 0;
         (*tc).ring_draining = false;
-        (*tc).quiet_gives = 0;
+        (*tc).quiet_bytes = 0;
         tls::set_fast(tc as usize);
     }
 }
@@ -1007,7 +1009,7 @@ pub fn end_free_phase() {
         if tc.is_null() || core::ptr::eq(tc, &DISABLED) {
             return;
         }
-        (*tc).quiet_gives = 0;
+        (*tc).quiet_bytes = 0;
         if (*tc).ring_on {
             drain_ring(tc);
         }
@@ -1035,7 +1037,7 @@ fn bin_slow(n: usize, k: usize) -> *mut u8 {
     }
     // SAFETY: tc is this thread's live cache.
     unsafe {
-        (*tc).quiet_gives = 0;
+        (*tc).quiet_bytes = 0;
         if (*tc).ring_on {
             drain_ring(tc);
             let p = pop(k);
@@ -1459,9 +1461,15 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
             // program freeing in bulk): the list that just filled goes back too, so such a
             // phase costs half the trips under the lock.
             let filling = !(*tc).bins[k].refilled;
-            (*tc).quiet_gives = (*tc).quiet_gives.saturating_add(1);
+            let gone = old_count
+                + if filling {
+                    (*tc).bins[k].spare_count
+                } else {
+                    0
+                };
+            (*tc).quiet_bytes += gone as usize * bin_size(k);
             if filling
-                && (*tc).quiet_gives >= RING_AFTER
+                && (*tc).quiet_bytes >= RING_AFTER
                 && !(*tc).ring_on
                 && !(*tc).ring_draining
                 && os::single_threaded()
@@ -2695,7 +2703,7 @@ pub fn after_fork_child() {
             (*t).ring_at = 0;
             (*t).ring_on = false;
             (*t).ring_draining = false;
-            (*t).quiet_gives = 0;
+            (*t).quiet_bytes = 0;
             (*t).remote.take_all(|_| {});
             for st in (*t).stash.iter() {
                 st.store(0, Ordering::Relaxed);

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include "check.h"
 
-#define N 3000
+#define N 9000 /* about 4.2 MB of blocks: a phase starts after 2 MiB freed */
 
 static size_t size_of(int i) { return 16 + (size_t)(i * 37) % 900; }
 

@@ -187,6 +187,16 @@ static void free_1000(char **blocks) {
     for (int i = 0; i < 1000; i++) free(blocks[i]);
 }
 
+/* Enough blocks of 1000 bytes (3 MB) that freeing them all starts a bulk free phase (after the
+ * first 2 MiB). */
+enum { BULK = 3000 };
+static void alloc_bulk(char **blocks) {
+    for (int i = 0; i < BULK; i++) blocks[i] = xmalloc(1000);
+}
+static void free_bulk(char **blocks) {
+    for (int i = 0; i < BULK; i++) free(blocks[i]);
+}
+
 /* p's bin overflows: p goes back to the heap's deferred groups (unmerged, linked) with the
  * older half of the bin; the second free must still be caught. */
 static void double_free_deferred(void) {
@@ -201,11 +211,11 @@ static void double_free_deferred(void) {
 /* A thread freeing in bulk takes each block in 16 frees later (its header prefetched): a double
  * free in such a phase is found before the next malloc can hand the block out twice. */
 static void double_free_bulk_phase(void) {
-    char *blocks[1000];
-    alloc_1000(blocks);
-    char *p = blocks[990];
+    char *blocks[BULK];
+    alloc_bulk(blocks);
+    char *p = blocks[BULK - 10];
     addr(p); /* (before the frees: printing may allocate, which ends the phase) */
-    free_1000(blocks);
+    free_bulk(blocks);
     free(OPAQUE(p));
     char *a = malloc(40), *b = malloc(40);
     if (a == b) printf("handed out twice\n");
@@ -600,10 +610,10 @@ static void free_global(void) {
 /* A bulk free phase (see double_free_bulk_phase), and the process ends right after the bad
  * free: found at exit. */
 static void free_global_bulk_phase(void) {
-    char *blocks[1000];
-    alloc_1000(blocks);
+    char *blocks[BULK];
+    alloc_bulk(blocks);
     addr(global_buf + 64);
-    free_1000(blocks);
+    free_bulk(blocks);
     free(OPAQUE(global_buf + 64));
 }
 
@@ -788,11 +798,11 @@ static void usable_size_freed(void) {
 
 /* The same, for a block that waits in a bulk free phase's ring (see double_free_bulk_phase). */
 static void usable_size_freed_bulk_phase(void) {
-    char *blocks[1000];
-    alloc_1000(blocks);
-    addr(blocks[999]);
-    free_1000(blocks);
-    size_t n = malloc_usable_size(OPAQUE(blocks[999]));
+    char *blocks[BULK];
+    alloc_bulk(blocks);
+    addr(blocks[BULK - 1]);
+    free_bulk(blocks);
+    size_t n = malloc_usable_size(OPAQUE(blocks[BULK - 1]));
     printf("usable %zu\n", n);
 }
 

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: oxalloc-workload NAME [--quick] [--threads N]
        oxalloc-workload pair N SIZE   (N malloc(SIZE)+free pairs, for callgrind)
+       oxalloc-workload teardown N [--shuffled]   (N objects freed in bulk: free ns per object)
 names: bignum parser server prodcons bulk larson rounds mixed realloc large steady-1e3 steady-1e4 steady-1e5
        steady-1e6 steady-1e7 falseshare python sqlite pair";
 
@@ -53,6 +54,13 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             };
             memory::pair(n, size)
+        }
+        "teardown" => {
+            let Some(n) = args.get(1).and_then(|s| s.parse().ok()) else {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            };
+            memory::teardown(n, args.iter().any(|a| a == "--shuffled"))
         }
         other => match other.strip_prefix("steady-").and_then(parse_count) {
             Some(n) => memory::steady(n, quick),

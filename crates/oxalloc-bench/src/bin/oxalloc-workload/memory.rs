@@ -166,3 +166,47 @@ pub fn pair(n: u64, size: usize) -> u64 {
     }
     mix(n, size as u64)
 }
+
+/// A teardown: allocates `n` objects of the steady states' sizes (their first byte written),
+/// frees them all, in allocation order or `shuffled`, five times; prints the free loop's best
+/// time per object (`free_ns_per_obj`). Not in the suite: it measures what a bulk free phase
+/// (a single-threaded program freeing with no allocation in between) costs or saves at each
+/// size of structure.
+pub fn teardown(n: usize, shuffled: bool) -> u64 {
+    let mut rng = Rng::new(9);
+    let mut blocks: Vec<*mut u8> = vec![std::ptr::null_mut(); n];
+    let mut best = f64::INFINITY;
+    let mut h = 0u64;
+    for round in 0..5u8 {
+        for b in blocks.iter_mut() {
+            let size = steady_size(&mut rng);
+            // SAFETY: malloc of a non-zero size; the block is checked before its first byte is
+            // written.
+            unsafe {
+                let p = libc::malloc(size) as *mut u8;
+                assert!(!p.is_null(), "teardown: malloc({size}) failed");
+                p.write(round);
+                *b = p;
+            }
+        }
+        if shuffled {
+            for i in (1..n).rev() {
+                blocks.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+        }
+        // SAFETY: each block is live, its first byte written above.
+        let firsts: u64 = blocks.iter().map(|&p| u64::from(unsafe { p.read() })).sum();
+        h = mix(h, firsts);
+        let start = Instant::now();
+        for &p in &blocks {
+            // SAFETY: each block was allocated above and is freed once.
+            unsafe { libc::free(p.cast()) };
+        }
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    println!(
+        "metric: free_ns_per_obj {:.2}",
+        best * 1e9 / n.max(1) as f64
+    );
+    mix(h, n as u64)
+}
