@@ -926,7 +926,8 @@ pub unsafe fn realloc_fast(p: usize, n: usize) -> Option<*mut u8> {
 /// The phase starts when the cache's bins gave back `RING_AFTER` bytes of blocks (2 MiB, in
 /// groups), the last of them from a bin that was not refilled in between, since the thread last
 /// allocated, in a single-threaded process. A smaller structure's headers are still in the
-/// cache when it is freed, and the ring's own instructions would only slow its frees down. It takes the thread's fast paths away (`tls::fast` is 0): `free` costs no
+/// cache when it is freed, and the ring's own instructions would only slow its frees down.
+/// The phase takes the thread's fast paths away (`tls::fast` is 0): `free` costs no
 /// instruction more outside the phase, and `malloc` none to end it. Returns false when the
 /// thread is not in the phase, or `p` is not in the heap's range (null, foreign pointers and
 /// huge blocks are freed at once).
