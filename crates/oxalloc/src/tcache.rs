@@ -263,7 +263,7 @@ impl RemoteBatch {
 /// met last, by a hash of the two), and the blocks a batch takes before it is pushed.
 const RBUF: usize = 4;
 /// How many frees later a block freed in a bulk phase is taken in (see [`free_ringed`]).
-const RING: usize = 16;
+const RING: usize = 32;
 /// Bytes the bins give back in a stretch without allocation before a bulk free phase starts.
 const RING_AFTER: usize = 2 << 20;
 const RBATCH: usize = 32;
@@ -915,8 +915,8 @@ pub unsafe fn realloc_fast(p: usize, n: usize) -> Option<*mut u8> {
 }
 
 /// `free` in a bulk free phase of the calling thread (its cache's `ring_on`): `p` takes a slot
-/// of the ring, its header and first word prefetched, and the block it displaces (freed `RING` frees ago, its
-/// header in the cache by now) is freed, by the fast path when it can.
+/// of the ring, its header and first word prefetched, and the block it displaces (freed `RING`
+/// frees ago, its lines in the cache by now) is freed, by the fast path when it can.
 ///
 /// A program freeing a large structure reads one cold header per block, and each read held
 /// up `free` for a memory latency; read `RING` frees after the prefetch, they overlap. The

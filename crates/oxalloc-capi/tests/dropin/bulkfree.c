@@ -1,5 +1,5 @@
 /* A single-threaded program that frees many blocks with no malloc in between (a bulk free
- * phase) has `free` take each block in 16 frees later, its header prefetched meanwhile. What the
+ * phase) has `free` take each block in 32 frees later, its header prefetched meanwhile. What the
  * program sees must not change:
  * - the next malloc gets the block freed last (LIFO reuse), and the one freed before it next;
  * - realloc and malloc_usable_size work in the middle of a phase;

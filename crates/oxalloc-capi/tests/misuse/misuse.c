@@ -208,7 +208,7 @@ static void double_free_deferred(void) {
     free(OPAQUE(p));
 }
 
-/* A thread freeing in bulk takes each block in 16 frees later (its header prefetched): a double
+/* A thread freeing in bulk takes each block in 32 frees later (its header prefetched): a double
  * free in such a phase is found before the next malloc can hand the block out twice. */
 static void double_free_bulk_phase(void) {
     char *blocks[BULK];
