@@ -398,11 +398,14 @@ fn bad_arguments_are_refused_with_usage_errors() {
 
 /// `oxalloc-workload teardown N`: the checksum of glibc's run, the metric, and the number of
 /// bulk free phases oxalloc's statistics count (one per round at most: five rounds).
-fn teardown_run(n: &str, shuffled: bool) -> (String, u64) {
+fn teardown_run(n: &str, shuffled: bool, size: Option<&str>) -> (String, u64) {
     let workload = profile_dir().join("oxalloc-workload");
     let mut args = vec!["teardown", n];
     if shuffled {
         args.push("--shuffled");
+    }
+    if let Some(size) = size {
+        args.extend(["--size", size]);
     }
     let glibc = std::process::Command::new(&workload)
         .args(&args)
@@ -441,11 +444,15 @@ fn teardown_run(n: &str, shuffled: bool) -> (String, u64) {
 #[test]
 fn a_teardown_enters_a_bulk_free_phase_only_past_two_mib() {
     // 2,000 objects of 8-256 bytes (about 160 KB): their headers are warm, no phase.
-    let (_, phases) = teardown_run("2000", false);
+    let (_, phases) = teardown_run("2000", false, None);
     assert_eq!(phases, 0, "a small teardown went through the ring");
     // 60,000 (about 5 MB), shuffled: a phase in each of the five rounds.
-    let (_, phases) = teardown_run("60000", true);
+    let (_, phases) = teardown_run("60000", true, None);
     assert_eq!(phases, 5, "a large teardown's phases");
+    // 1,000 blocks of 4,000 bytes: medium blocks, which a single-threaded process frees into
+    // the heap at once, count too.
+    let (_, phases) = teardown_run("1000", false, Some("4000"));
+    assert_eq!(phases, 5, "a teardown of medium blocks' phases");
 }
 
 #[test]

@@ -335,6 +335,11 @@ impl<S: Source> Heap<S> {
         self.stats.heap_bytes
     }
 
+    /// Bytes in in-use blocks (huge ones included).
+    pub fn in_use_bytes(&self) -> usize {
+        self.stats.in_use_bytes
+    }
+
     /// Counters and sizes.
     pub fn stats(&self) -> Stats {
         let mut s = self.stats;

@@ -509,9 +509,14 @@ pub(crate) unsafe fn free_unringed(p: *mut u8, func: &str) {
     // goes onto its remote list without one.
     // SAFETY: free_slow validates the header before using the block.
     if !unsafe { tcache::free_slow(p as usize, func) } {
-        // SAFETY: the heap validates p before touching the block.
-        if let Err(m) = with_heap(|h| unsafe { h.free(p) }) {
-            misuse(m, func);
+        // The bytes it frees count towards a bulk free phase (see `tcache::heap_freed`).
+        match with_heap(|h| {
+            let before = h.in_use_bytes();
+            // SAFETY: the heap validates p before touching the block.
+            unsafe { h.free(p) }.map(|()| before.saturating_sub(h.in_use_bytes()))
+        }) {
+            Ok(bytes) => tcache::heap_freed(bytes),
+            Err(m) => misuse(m, func),
         }
     }
 }

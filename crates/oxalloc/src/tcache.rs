@@ -226,13 +226,13 @@ pub struct TCache {
     /// Blocks of other threads' caches this thread freed, not pushed onto their remote lists
     /// yet (owner only; see [`buffer_remote`]).
     rbuf: [RemoteBatch; RBUF],
-    /// Blocks `free` was given in a bulk free phase, their headers prefetched, each freed
+    /// Blocks `free` was given in a bulk free phase, header and first word prefetched, each freed
     /// `RING` frees later (0: an empty slot), and the next slot.
     ring: [usize; RING],
     ring_at: usize,
     /// Set while the ring's blocks are freed: a bulk phase does not start again meanwhile.
     ring_draining: bool,
-    /// Bytes the bins gave back (in groups) since `malloc` last took the slow path: a bulk free
+    /// Bytes given back (see [`gave_back`]) since `malloc` last took the slow path: a bulk free
     /// phase starts after `RING_AFTER` (see [`free_ringed`]).
     quiet_bytes: usize,
 }
@@ -923,9 +923,9 @@ pub unsafe fn realloc_fast(p: usize, n: usize) -> Option<*mut u8> {
 /// next `malloc` takes the ring's blocks in (oldest first, so the block freed last is reused
 /// first, as before) and ends the phase.
 ///
-/// The phase starts when the cache's bins gave back `RING_AFTER` bytes of blocks (2 MiB, in
-/// groups), the last of them from a bin that was not refilled in between, since the thread last
-/// allocated, in a single-threaded process. A smaller structure's headers are still in the
+/// The phase starts when the thread gave back `RING_AFTER` bytes of blocks (2 MiB: its bins'
+/// groups, the last of them from a bin that was not refilled in between, and the heap's own
+/// blocks it freed) since it last allocated, in a single-threaded process. A smaller structure's headers are still in the
 /// cache when it is freed, and the ring's own instructions would only slow its frees down.
 /// The phase takes the thread's fast paths away (`tls::fast` is 0): `free` costs no
 /// instruction more outside the phase, and `malloc` none to end it. Returns false when the
@@ -978,6 +978,42 @@ unsafe fn ring_push(tc: *mut TCache, p: usize, func: &str) {
             global::free_unringed(q as *mut u8, func);
         }
     }
+}
+
+/// Counts `bytes` that `tc`'s thread gave back since it last allocated (a group of a full bin,
+/// or a block of the heap's own, see [`heap_freed`]), and starts a bulk free phase once they reach
+/// `RING_AFTER` in a single-threaded process, if `bulk` (a bin that gives back without having
+/// been refilled, or the heap's block: a program freeing, not swinging).
+///
+/// # Safety
+/// `tc` is the calling thread's live cache.
+unsafe fn gave_back(tc: *mut TCache, bytes: usize, bulk: bool) {
+    // SAFETY: per the contract.
+    unsafe {
+        (*tc).quiet_bytes += bytes;
+        if bulk
+            && (*tc).quiet_bytes >= RING_AFTER
+            && !(*tc).ring_on
+            && !(*tc).ring_draining
+            && os::single_threaded()
+        {
+            (*tc).ring_on = true;
+            tls::set_fast(0);
+            (*tc).stats.phases.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// After `free` gave the heap `bytes` of a block of its own (a single-threaded process's medium
+/// and large blocks): they count towards a bulk free phase of the calling thread, like its
+/// bins' groups (a teardown of 4 KiB blocks reads one cold header per block too).
+pub fn heap_freed(bytes: usize) {
+    let tc = tls::get() as *mut TCache;
+    if bytes == 0 || tc.is_null() || core::ptr::eq(tc, &DISABLED) {
+        return;
+    }
+    // SAFETY: tc is this thread's live cache.
+    unsafe { gave_back(tc, bytes, true) }
 }
 
 /// Ends the calling thread's bulk free phase: frees the ring's blocks, oldest first.
@@ -1471,17 +1507,7 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
                 } else {
                     0
                 };
-            (*tc).quiet_bytes += gone as usize * bin_size(k);
-            if filling
-                && (*tc).quiet_bytes >= RING_AFTER
-                && !(*tc).ring_on
-                && !(*tc).ring_draining
-                && os::single_threaded()
-            {
-                (*tc).ring_on = true;
-                tls::set_fast(0);
-                (*tc).stats.phases.fetch_add(1, Ordering::Relaxed);
-            }
+            gave_back(tc, gone as usize * bin_size(k), filling);
             adapt_limit(tc, k);
             // A bin that swings between full and empty gives a group back and soon takes one:
             // its own, from the stash, without the lock (`mixed`: two trips under the lock per

@@ -1,6 +1,6 @@
 /* A single-threaded program that frees many blocks with no malloc in between (a bulk free
- * phase) has `free` take each block in 32 frees later, its header prefetched meanwhile. What the
- * program sees must not change:
+ * phase) has `free` take each block in 32 frees later, its header and first word prefetched
+ * meanwhile. What the program sees must not change:
  * - the next malloc gets the block freed last (LIFO reuse), and the one freed before it next;
  * - realloc and malloc_usable_size work in the middle of a phase;
  * - a forked child allocates and frees normally;
@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include "check.h"
 
-#define N 9000 /* about 4.2 MB of blocks: a phase starts after 2 MiB freed */
+#define N 12000 /* about 5.6 MB of blocks: a phase starts once the bins gave back 2 MiB */
 
 static size_t size_of(int i) { return 16 + (size_t)(i * 37) % 900; }
 

@@ -178,8 +178,8 @@ static void write_after_free_heap_zeroed(void) {
     printf("got %p\n", (void *)q);
 }
 
-/* 1000 blocks of 40 bytes, then all freed: their bin overflows again and again (in a
- * single-threaded process, a bulk free phase: see double_free_bulk_phase). */
+/* 1000 blocks of 40 bytes, then all freed: their bin overflows again and again (48 KB, too
+ * little for a bulk free phase: see alloc_bulk). */
 static void alloc_1000(char **blocks) {
     for (int i = 0; i < 1000; i++) blocks[i] = xmalloc(40);
 }
@@ -208,7 +208,7 @@ static void double_free_deferred(void) {
     free(OPAQUE(p));
 }
 
-/* A thread freeing in bulk takes each block in 32 frees later (its header prefetched): a double
+/* A thread freeing in bulk takes each block in 32 frees later (header and first word prefetched): a double
  * free in such a phase is found before the next malloc can hand the block out twice. */
 static void double_free_bulk_phase(void) {
     char *blocks[BULK];

@@ -16,9 +16,9 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: oxalloc-workload NAME [--quick] [--threads N]
        oxalloc-workload pair N SIZE   (N malloc(SIZE)+free pairs, for callgrind)
-       oxalloc-workload teardown N [--shuffled]   (N objects freed in bulk: free ns per object)
+       oxalloc-workload teardown N [--shuffled] [--size BYTES]   (N objects freed in bulk: free ns per object)
 names: bignum parser server prodcons bulk larson rounds mixed realloc large steady-1e3 steady-1e4 steady-1e5
-       steady-1e6 steady-1e7 falseshare python sqlite pair";
+       steady-1e6 steady-1e7 falseshare python sqlite pair teardown";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -60,7 +60,11 @@ fn main() -> ExitCode {
                 eprintln!("{USAGE}");
                 return ExitCode::from(2);
             };
-            memory::teardown(n, args.iter().any(|a| a == "--shuffled"))
+            let size = args
+                .iter()
+                .position(|a| a == "--size")
+                .and_then(|i| args.get(i + 1)?.parse::<usize>().ok());
+            memory::teardown(n, args.iter().any(|a| a == "--shuffled"), size)
         }
         other => match other.strip_prefix("steady-").and_then(parse_count) {
             Some(n) => memory::steady(n, quick),

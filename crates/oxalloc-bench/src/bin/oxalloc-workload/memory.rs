@@ -167,19 +167,20 @@ pub fn pair(n: u64, size: usize) -> u64 {
     mix(n, size as u64)
 }
 
-/// A teardown: allocates `n` objects of the steady states' sizes (their first byte written),
-/// frees them all, in allocation order or `shuffled`, five times; prints the free loop's best
-/// time per object (`free_ns_per_obj`). Not in the suite: it measures what a bulk free phase
-/// (a single-threaded program freeing with no allocation in between) costs or saves at each
-/// size of structure.
-pub fn teardown(n: usize, shuffled: bool) -> u64 {
+/// A teardown: allocates `n` objects of the steady states' sizes, or of `size` bytes each
+/// (their first byte written), frees them all, in allocation order or `shuffled`, five times;
+/// prints the free loop's best time per object (`free_ns_per_obj`). Not in the suite: it
+/// measures what a bulk free phase (a single-threaded program freeing with no allocation in
+/// between) costs or saves at each size of structure. The objects are freed right after they
+/// were made and read, so a small structure's headers are always in the cache here.
+pub fn teardown(n: usize, shuffled: bool, size: Option<usize>) -> u64 {
     let mut rng = Rng::new(9);
     let mut blocks: Vec<*mut u8> = vec![std::ptr::null_mut(); n];
     let mut best = f64::INFINITY;
     let mut h = 0u64;
     for round in 0..5u8 {
         for b in blocks.iter_mut() {
-            let size = steady_size(&mut rng);
+            let size = size.unwrap_or_else(|| steady_size(&mut rng)).max(1);
             // SAFETY: malloc of a non-zero size; the block is checked before its first byte is
             // written.
             unsafe {
