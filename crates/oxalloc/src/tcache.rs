@@ -226,8 +226,8 @@ pub struct TCache {
     /// Blocks of other threads' caches this thread freed, not pushed onto their remote lists
     /// yet (owner only; see [`buffer_remote`]).
     rbuf: [RemoteBatch; RBUF],
-    /// Blocks `free` was given in a bulk free phase, header and first word prefetched, each freed
-    /// `RING` frees later (0: an empty slot), and the next slot.
+    /// Blocks `free` was given in a bulk free phase, header and first word prefetched, each
+    /// freed `RING` frees later (0: an empty slot), and the next slot.
     ring: [usize; RING],
     ring_at: usize,
     /// Set while the ring's blocks are freed: a bulk phase does not start again meanwhile.
@@ -264,7 +264,8 @@ impl RemoteBatch {
 const RBUF: usize = 4;
 /// How many frees later a block freed in a bulk phase is taken in (see [`free_ringed`]).
 const RING: usize = 32;
-/// Bytes the bins give back in a stretch without allocation before a bulk free phase starts.
+/// Bytes given back in a stretch without allocation before a bulk free phase starts (see
+/// [`gave_back`]).
 const RING_AFTER: usize = 2 << 20;
 const RBATCH: usize = 32;
 
@@ -925,8 +926,9 @@ pub unsafe fn realloc_fast(p: usize, n: usize) -> Option<*mut u8> {
 ///
 /// The phase starts when the thread gave back `RING_AFTER` bytes of blocks (2 MiB: its bins'
 /// groups, the last of them from a bin that was not refilled in between, and the heap's own
-/// blocks it freed) since it last allocated, in a single-threaded process. A smaller structure's headers are still in the
-/// cache when it is freed, and the ring's own instructions would only slow its frees down.
+/// blocks it freed) since it last allocated, in a single-threaded process. A smaller
+/// structure's headers are still in the cache when it is freed, and the ring's own
+/// instructions would only slow its frees down.
 /// The phase takes the thread's fast paths away (`tls::fast` is 0): `free` costs no
 /// instruction more outside the phase, and `malloc` none to end it. Returns false when the
 /// thread is not in the phase, or `p` is not in the heap's range (null, foreign pointers and
@@ -981,9 +983,9 @@ unsafe fn ring_push(tc: *mut TCache, p: usize, func: &str) {
 }
 
 /// Counts `bytes` that `tc`'s thread gave back since it last allocated (a group of a full bin,
-/// or a block of the heap's own, see [`heap_freed`]), and starts a bulk free phase once they reach
-/// `RING_AFTER` in a single-threaded process, if `bulk` (a bin that gives back without having
-/// been refilled, or the heap's block: a program freeing, not swinging).
+/// or a block of the heap's own, see [`heap_freed`]), and starts a bulk free phase once they
+/// reach `RING_AFTER` in a single-threaded process, if `bulk` (a bin that gives back without
+/// having been refilled, or the heap's block: a program freeing, not swinging).
 ///
 /// # Safety
 /// `tc` is the calling thread's live cache.

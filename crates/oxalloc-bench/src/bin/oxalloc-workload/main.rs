@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: oxalloc-workload NAME [--quick] [--threads N]
        oxalloc-workload pair N SIZE   (N malloc(SIZE)+free pairs, for callgrind)
-       oxalloc-workload teardown N [--shuffled] [--size BYTES]   (N objects freed in bulk: free ns per object)
+       oxalloc-workload teardown N [--shuffled] [--size BYTES]   (ns per free of N objects)
 names: bignum parser server prodcons bulk larson rounds mixed realloc large steady-1e3 steady-1e4 steady-1e5
        steady-1e6 steady-1e7 falseshare python sqlite pair teardown";
 
