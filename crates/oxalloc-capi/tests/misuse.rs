@@ -299,6 +299,7 @@ misuse_cases! {
     double_free_deferred: DoubleFree in "free";
     double_free_bulk_phase: DoubleFree in "free";
     free_global_bulk_phase: Invalid in "free";
+    free_interior_bulk_phase: BadHeader in "free";
     double_free_medium_cached: DoubleFree in "free";
     double_free_calloc: DoubleFree in "free";
     double_free_memalign: DoubleFree in "free";

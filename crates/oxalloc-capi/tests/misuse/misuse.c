@@ -607,14 +607,25 @@ static void free_global(void) {
     free(OPAQUE(global_buf + 64));
 }
 
-/* A bulk free phase (see double_free_bulk_phase), and the process ends right after the bad
- * free: found at exit. */
+/* A bulk free phase (see double_free_bulk_phase), then a pointer outside the heap: the ring
+ * does not take it, it is found at once. */
 static void free_global_bulk_phase(void) {
     char *blocks[BULK];
     alloc_bulk(blocks);
     addr(global_buf + 64);
     free_bulk(blocks);
     free(OPAQUE(global_buf + 64));
+}
+
+/* A bulk free phase, then an interior pointer of a live block (in the heap's range, 16-aligned:
+ * the ring takes it), and the process ends right after: found at exit, as the ring is freed. */
+static void free_interior_bulk_phase(void) {
+    char *live = xmalloc(256);
+    char *blocks[BULK];
+    alloc_bulk(blocks);
+    addr(live + 16);
+    free_bulk(blocks);
+    free(OPAQUE(live + 16));
 }
 
 static void free_small_int(void) {
@@ -898,6 +909,7 @@ static const struct kase cases[] = {
     CASE(double_free_deferred),
     CASE(double_free_bulk_phase),
     CASE(free_global_bulk_phase),
+    CASE(free_interior_bulk_phase),
     CASE(double_free_medium_cached),
     CASE(double_free_calloc),
     CASE(double_free_memalign),
