@@ -270,6 +270,22 @@ fn check(case: &str, kind: Kind, func: &str) {
     }
 }
 
+/// `free_interior_bulk_phase`'s bad pointer waits in the bulk free phase's ring: the case
+/// returns (and prints `NOT DETECTED`) before the process's exit frees the ring and finds it.
+/// Had the phase not started, or the ring refused the pointer, `free` would report it at once.
+#[test]
+fn a_bad_pointer_in_the_ring_is_found_at_exit() {
+    let run = run_case("free_interior_bulk_phase", true);
+    assert!(
+        run.stdout.contains("NOT DETECTED"),
+        "reported before the case returned:\n{}",
+        run.describe()
+    );
+    if let Err(e) = judge(&run, Kind::BadHeader, "free") {
+        panic!("{e}");
+    }
+}
+
 macro_rules! misuse_cases {
     ($($case:ident: $kind:ident in $func:literal;)*) => {
         /// Every case with its expected message: (name, kind, function).

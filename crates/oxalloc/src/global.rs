@@ -404,11 +404,15 @@ pub fn heap_alloc(n: usize, align: usize) -> *mut u8 {
 /// [`heap_alloc`] without the hardened mode's additions.
 pub fn raw_heap_alloc(n: usize, align: usize) -> *mut u8 {
     let p = with_heap(|h| {
-        tcache::with_growth_policy(h, |h| {
+        let p = tcache::with_growth_policy(h, |h| {
             // SAFETY: align is a power of two (callers).
             let p = unsafe { h.alloc(n, align) };
             (!p.is_null()).then_some(p)
-        })
+        });
+        if p.is_some() {
+            tcache::cover_heap_locked(h);
+        }
+        p
     })
     .unwrap_or(core::ptr::null_mut());
     if p.is_null() {

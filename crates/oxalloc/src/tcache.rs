@@ -777,6 +777,24 @@ unsafe fn lower_range(tc: *mut TCache, hi: usize) {
     }
 }
 
+/// After the heap served the calling thread a block of its own (heap locked): the thread's cache
+/// range grows to the heap's bounds if the heap grew past it, so that a bulk free phase takes
+/// such blocks too (`free_ringed` takes only pointers in the range; a single-threaded process's
+/// medium blocks come from the heap, and the range only moved with small refills before).
+pub fn cover_heap_locked(heap: &global::ProcessHeap) {
+    let tc = tls::get() as *mut TCache;
+    if tc.is_null() || core::ptr::eq(tc, &DISABLED) {
+        return;
+    }
+    let (lo, hi) = heap.bounds();
+    // SAFETY: tc is this thread's live cache; its range changes under the heap's lock (held).
+    unsafe {
+        if lo < hi && ((*tc).lo != (lo + 15) & !15 || !in_own_range(tc, (hi - 16) & !15)) {
+            set_own_range(tc, lo, hi);
+        }
+    }
+}
+
 /// Sets `tc`'s range to the heap's `[lo, hi)` (see `in_own_range`): from the first 16-aligned
 /// address, whole 16-byte units (a 16-aligned address in the range is in these).
 ///
@@ -1008,15 +1026,20 @@ unsafe fn gave_back(tc: *mut TCache, bytes: usize, bulk: bool) {
 
 /// After `free` gave the heap `bytes` of a block of its own (a single-threaded process's medium
 /// and large blocks): they count towards a bulk free phase of the calling thread, like its
-/// bins' groups (a teardown of 4 KiB blocks reads one cold header per block too).
+/// bins' groups (a teardown of 4 KiB blocks reads one cold header per block too) — at most
+/// 64 KiB a block, so that it takes 32 frees at least, not one large block, to start a phase.
 pub fn heap_freed(bytes: usize) {
     let tc = tls::get() as *mut TCache;
     if bytes == 0 || tc.is_null() || core::ptr::eq(tc, &DISABLED) {
         return;
     }
     // SAFETY: tc is this thread's live cache.
-    unsafe { gave_back(tc, bytes, true) }
+    unsafe { gave_back(tc, bytes.min(HEAP_FREE_COUNTS), true) }
 }
+
+/// The most bytes one block the heap takes back adds towards a bulk free phase.
+const HEAP_FREE_COUNTS: usize = 64 << 10;
+const _: () = assert!(RING_AFTER / HEAP_FREE_COUNTS >= RING);
 
 /// Ends the calling thread's bulk free phase: frees the ring's blocks, oldest first.
 ///
