@@ -1039,7 +1039,8 @@ pub fn heap_freed(bytes: usize) {
 
 /// The most bytes one block the heap takes back adds towards a bulk free phase.
 const HEAP_FREE_COUNTS: usize = 64 << 10;
-const _: () = assert!(RING_AFTER / HEAP_FREE_COUNTS >= RING);
+// One block alone never starts a phase.
+const _: () = assert!(HEAP_FREE_COUNTS < RING_AFTER);
 
 /// Ends the calling thread's bulk free phase: frees the ring's blocks, oldest first.
 ///
