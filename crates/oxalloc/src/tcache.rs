@@ -656,6 +656,12 @@ fn pop(k: usize) -> *mut u8 {
         // The next block of this bin is fetched while the caller uses this one: in a large
         // heap it went cold since it was freed. (A prefetch never faults.)
         prefetch(next);
+        // A block a bulk free phase pushed also links, through its second word, the block
+        // `SKIP` further down (see [`push_in_phase`]): fetched now, it is there when its turn
+        // comes, where the list's order is not the memory's (a structure freed in random
+        // order and built again). Elsewhere the word is the program's old data, and the
+        // prefetch is wasted (a prefetch never faults).
+        prefetch(read(p + WORD) ^ (*tc).secret);
         write(p, 0);
         bin.count -= 1;
         p as *mut u8
@@ -696,11 +702,21 @@ pub unsafe fn try_free(p: usize) -> bool {
 /// `tc` is the calling thread's live cache; `p` as for [`try_free`].
 #[inline(always)]
 unsafe fn try_free_in(tc: *mut TCache, p: usize) -> bool {
+    // SAFETY: forwarded.
+    unsafe { !push_own(tc, p).is_null() }
+}
+
+/// [`try_free_in`], returning the bin `p` went to (null: not pushed).
+///
+/// # Safety
+/// As for [`try_free_in`].
+#[inline(always)]
+unsafe fn push_own(tc: *mut TCache, p: usize) -> *mut Bin {
     // SAFETY: tc is this thread's cache; p - 8 is read only once p is known to lie in the range
     // of this cache's blocks (so it is heap memory).
     unsafe {
         if !in_own_range(tc, p) {
-            return false;
+            return core::ptr::null_mut();
         }
         // The size rounded down to 16 (a block resized by the heap may have 8 more bytes): its
         // class. With the owner field xor-ed with this cache's: another owner's block (or the
@@ -708,20 +724,20 @@ unsafe fn try_free_in(tc: *mut TCache, p: usize) -> bool {
         // also tests the owner.
         let size = (read(p - WORD) ^ (*tc).owner_tag) & (*tc).free_mask;
         if size > 16 * CLASSES {
-            return false;
+            return core::ptr::null_mut();
         }
-        let bin = &mut *small_bin(tc, size);
+        let bin = small_bin(tc, size);
         let s = (*tc).secret;
         // A first word with the link tag may be a listed block (double free): the slow path
         // looks closer.
-        if bin.count >= bin.limit || may_be_link_in(tc, read(p), s) {
-            return false;
+        if (*bin).count >= (*bin).limit || may_be_link_in(tc, read(p), s) {
+            return core::ptr::null_mut();
         }
-        write(p, bin.head ^ s);
-        bin.head = p;
-        bin.count += 1;
+        write(p, (*bin).head ^ s);
+        (*bin).head = p;
+        (*bin).count += 1;
+        bin
     }
-    true
 }
 
 /// Whether `p` is 16-aligned and inside the range of `tc`'s blocks (so `p - 8` is heap
@@ -994,9 +1010,63 @@ unsafe fn ring_push(tc: *mut TCache, p: usize, func: &str) {
         let at = (*tc).ring_at;
         let q = core::mem::replace((*tc).ring.get_unchecked_mut(at), p);
         (*tc).ring_at = (at + 1) % RING;
-        if q != 0 && !try_free_in(tc, q) {
-            global::free_unringed(q as *mut u8, func);
+        if q != 0 {
+            push_in_phase(tc, q, func);
         }
+    }
+}
+
+/// Frees `q`, a block the ring held, and links its skip (see [`pop`]): the block `SKIP`
+/// further down its bin's list, which the phase pushed `SKIP` pushes earlier.
+///
+/// # Safety
+/// `tc` is the calling thread's live cache, in a bulk free phase or ending one; `q` non-null.
+#[inline(always)]
+unsafe fn push_in_phase(tc: *mut TCache, q: usize, func: &str) {
+    // SAFETY: per the contract; a bin's index is its offset in the cache over 32.
+    unsafe {
+        let bin = push_own(tc, q);
+        if bin.is_null() {
+            global::free_unringed(q as *mut u8, func);
+            return;
+        }
+        let k = (bin as usize - tc as usize) / core::mem::size_of::<Bin>();
+        note_skip(k, q, (*bin).count as usize, (*tc).secret);
+    }
+}
+
+/// How far down its list a block pushed in a bulk free phase links (see [`pop`]).
+const SKIP: usize = 4;
+
+/// Per bin, the blocks a bulk free phase pushed last, by the bin's count after the push
+/// modulo `SKIP`. Phases happen only in single-threaded processes: one table serves.
+struct SkipWindows(core::cell::UnsafeCell<[[usize; SKIP]; NBINS]>);
+// SAFETY: touched only in bulk free phases, which run only while the process has one thread.
+unsafe impl Sync for SkipWindows {}
+static SKIPS: SkipWindows = SkipWindows(core::cell::UnsafeCell::new([[0; SKIP]; NBINS]));
+
+/// Writes the skip of block `p`, just pushed in a bulk free phase onto bin `k`, making it the
+/// bin's `count`-th block: its second word, under the secret `s`, is the block pushed `SKIP`
+/// pushes earlier. (The first `SKIP` blocks of a list, and those of a list a phase began on,
+/// link whatever the table held: a block of an older list, or null. A skip is a hint, only
+/// ever prefetched, so checking the count would cost every block instructions for nothing.)
+/// Blocks of 16 bytes have no second word.
+///
+/// # Safety
+/// A bulk free phase of the calling thread; `p` is the head of bin `k`'s list.
+#[inline(always)]
+unsafe fn note_skip(k: usize, p: usize, count: usize, s: usize) {
+    if k < 2 {
+        return;
+    }
+    // SAFETY: per the contract (one thread: nothing else touches the table; k < NBINS); p is a
+    // free block of at least 32 bytes, whose second word is its own.
+    unsafe {
+        let slot = (*SKIPS.0.get())
+            .get_unchecked_mut(k)
+            .get_unchecked_mut(count % SKIP);
+        write(p + WORD, *slot ^ s);
+        *slot = p;
     }
 }
 
@@ -1054,8 +1124,8 @@ unsafe fn drain_ring(tc: *mut TCache) {
         let at = (*tc).ring_at;
         for i in 0..RING {
             let q = core::mem::take(&mut (*tc).ring[(at + i) % RING]);
-            if q != 0 && !try_free_in(tc, q) {
-                global::free_unringed(q as *mut u8, "free");
+            if q != 0 {
+                push_in_phase(tc, q, "free");
             }
         }
         (*tc).ring_at = 0;
@@ -1521,6 +1591,9 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
         write(p, s); // a list of one
         bin.head = p;
         bin.count = 1;
+        if (*tc).ring_on || (*tc).ring_draining {
+            note_skip(k, p, 1, s);
+        }
         if old != 0 {
             (*tc).stats.flushes.fetch_add(1, Ordering::Relaxed);
             // A bin that gives back again without a refill in between is being filled (a

@@ -6,6 +6,8 @@
  * - a forked child allocates and frees normally;
  * - with a second thread, no phase starts (`threads` argument): a block waiting in a ring is
  *   not marked freed, so another thread could free it again unnoticed.
+ * And a block freed in a phase links, through its second word, the block SKIP further down
+ * its list (malloc prefetches it: the lists a shuffled teardown leaves are in random order).
  * The test in dropin.rs counts the phases in the statistics. */
 #include <malloc.h>
 #include <pthread.h>
@@ -89,13 +91,55 @@ static void fork_in_phase(void) {
     CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed");
 }
 
+#define SKIP 4 /* tcache.rs's SKIP */
+
+/* Blocks of one size freed in a phase in shuffled order come back (malloc pops them in list
+ * order) with their second word linking the block SKIP pops later, under a per-process secret
+ * that the XOR of two links cancels: word(p[i]) ^ word(p[i+1]) == p[i+SKIP] ^ p[i+SKIP+1],
+ * wherever the four blocks came from one list (lists hold up to 64 such blocks). With `phase`
+ * false (a second thread: no phase), no block has the link. */
+static void skip_links(int phase) {
+    enum { M = 2000 };
+    static char *same[M];
+    fill();
+    for (int i = 0; i < M; i++) {
+        same[i] = malloc(64);
+        CHECK(same[i], "malloc(64)");
+        memset(same[i], 0x5a, 64);
+    }
+    free_all();
+    for (int i = 0; i < M; i++)
+        free(same[(i * 7919) % M]);
+    for (int i = 0; i < M; i++) {
+        same[i] = malloc(64);
+        CHECK(same[i], "malloc(64) after the phase");
+    }
+    int linked = 0;
+    for (int i = 0; i + SKIP + 1 < M; i++) {
+        uintptr_t a, b;
+        memcpy(&a, same[i] + 8, sizeof a);
+        memcpy(&b, same[i + 1] + 8, sizeof b);
+        if ((a ^ b) == ((uintptr_t)same[i + SKIP] ^ (uintptr_t)same[i + SKIP + 1]))
+            linked++;
+    }
+    if (phase)
+        CHECK(linked >= M / 2, "%d of %d blocks freed in a phase link the block %d further down",
+              linked, M - SKIP - 1, SKIP);
+    else
+        CHECK(linked < M / 100, "%d of %d blocks link the block %d further down with no phase",
+              linked, M - SKIP - 1, SKIP);
+    for (int i = 0; i < M; i++)
+        free(same[i]);
+}
+
 static void *idle(void *arg) {
     (void)arg;
     return NULL;
 }
 
 int main(int argc, char **argv) {
-    if (argc > 1 && strcmp(argv[1], "threads") == 0) {
+    int threads = argc > 1 && strcmp(argv[1], "threads") == 0;
+    if (threads) {
         pthread_t t;
         CHECK(pthread_create(&t, NULL, idle, NULL) == 0, "pthread_create");
         CHECK(pthread_join(t, NULL) == 0, "pthread_join");
@@ -103,6 +147,7 @@ int main(int argc, char **argv) {
     lifo();
     kept_block();
     fork_in_phase();
+    skip_links(!threads);
     printf("bulkfree ok\n");
     return 0;
 }
