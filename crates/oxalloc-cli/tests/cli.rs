@@ -456,6 +456,29 @@ fn a_teardown_enters_a_bulk_free_phase_only_past_two_mib() {
 }
 
 #[test]
+fn a_workload_refuses_a_bad_flag_value_instead_of_running_with_its_default() {
+    let workload = profile_dir().join("oxalloc-workload");
+    for args in [
+        &["teardown", "1000", "--size", "4k"][..],
+        &["teardown", "1000", "--size"],
+        &["bulk", "--quick", "--threads", "0"],
+        &["bulk", "--quick", "--threads", "four"],
+    ] {
+        let out = std::process::Command::new(&workload)
+            .args(args)
+            .output()
+            .expect("oxalloc-workload runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr_of(&out);
+        assert!(
+            err.contains(args[2]) && err.contains("usage:"),
+            "{args:?}: {err}"
+        );
+        assert!(!stdout_of(&out).contains("checksum"), "{args:?} ran");
+    }
+}
+
+#[test]
 fn bench_quick_on_one_workload_writes_table_csv_json_and_chart() {
     let workload = profile_dir().join("oxalloc-workload");
     assert!(

@@ -27,11 +27,13 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let quick = args.iter().any(|a| a == "--quick");
-    let threads = args
-        .iter()
-        .position(|a| a == "--threads")
-        .and_then(|i| args.get(i + 1)?.parse::<usize>().ok())
-        .filter(|&n| n > 0);
+    let (threads, size) = match (flag_value(&args, "--threads"), flag_value(&args, "--size")) {
+        (Ok(t), Ok(s)) => (t, s),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("oxalloc-workload: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let checksum = match name.as_str() {
         "bignum" => bignum::run(quick),
         "parser" => parser::run(quick),
@@ -60,10 +62,6 @@ fn main() -> ExitCode {
                 eprintln!("{USAGE}");
                 return ExitCode::from(2);
             };
-            let size = args
-                .iter()
-                .position(|a| a == "--size")
-                .and_then(|i| args.get(i + 1)?.parse::<usize>().ok());
             memory::teardown(n, args.iter().any(|a| a == "--shuffled"), size)
         }
         other => match other.strip_prefix("steady-").and_then(parse_count) {
@@ -94,6 +92,19 @@ fn peak_rss_kib() -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// The value of `flag` (a positive whole number) when `args` has it; an error when its value is
+/// missing, not a number, or 0 (run as given, a mistyped value would measure something else).
+fn flag_value(args: &[String], flag: &str) -> Result<Option<usize>, String> {
+    let Some(i) = args.iter().position(|a| a == flag) else {
+        return Ok(None);
+    };
+    match args.get(i + 1).map(|v| (v, v.parse::<usize>())) {
+        Some((_, Ok(n))) if n > 0 => Ok(Some(n)),
+        Some((v, _)) => Err(format!("{flag} wants a positive whole number, not {v:?}")),
+        None => Err(format!("{flag} wants a value")),
+    }
 }
 
 /// "1e5" or "100000".
