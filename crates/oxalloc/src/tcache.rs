@@ -168,6 +168,8 @@ pub struct TCache {
     /// is kept as its first 16-aligned address and its number of 16-byte units (see
     /// `in_own_range`).
     secret: usize,
+    /// The key of the skip links a bulk free phase writes (see [`note_skip`]): `SKIP_KEY`.
+    skip_key: usize,
     lo: usize,
     /// Written with the heap's lock held, by the owner at a refill and by any thread whose
     /// trim lowered the heap's end (`note_bounds_locked`); read by the owner's fast paths.
@@ -271,7 +273,7 @@ const RBATCH: usize = 32;
 
 /// The cache of a thread that is exiting (or could not get one): matches no block and has no
 /// room, so every operation takes the shared heap's path.
-static DISABLED: TCache = TCache::new(usize::MAX, 0, 0, [EMPTY_BIN; NBINS], [1; NBINS], DEAD);
+static DISABLED: TCache = TCache::new(usize::MAX, 0, 0, 0, [EMPTY_BIN; NBINS], [1; NBINS], DEAD);
 
 impl TCache {
     /// A cache with empty bins and zero counters.
@@ -279,6 +281,7 @@ impl TCache {
         owner: usize,
         id: usize,
         secret: usize,
+        skip_key: usize,
         bins: [Bin; NBINS],
         batch: [u8; NBINS],
         state: u8,
@@ -286,6 +289,7 @@ impl TCache {
         TCache {
             owner,
             secret,
+            skip_key,
             lo: 0,
             span: AtomicUsize::new(0),
             link_zero: LINK_ZERO,
@@ -361,6 +365,8 @@ static KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
 /// The list-link secret (set once): its low four bits are a non-zero tag, its top byte neither
 /// 0x00 nor 0xFF.
 static SECRET: AtomicUsize = AtomicUsize::new(0b1010);
+/// The skip-link key (set once, see [`make_skip_key`]).
+static SKIP_KEY: AtomicUsize = AtomicUsize::new(0);
 
 /// The bits of a decoded list link that are always zero: a link is a 16-aligned address below
 /// 2^56 (user space, five-level paging included), or 0. A word whose decoding has any of them set
@@ -436,6 +442,7 @@ fn owned_block(p: usize) -> Option<(usize, *mut TCache)> {
 /// Sets up what caches need; called once from the allocator's initialisation.
 pub fn init() {
     SECRET.store(make_secret(os::random_u64() as usize), Ordering::Relaxed);
+    SKIP_KEY.store(make_skip_key(os::random_u64() as usize), Ordering::Relaxed);
     if let Some(k) = os::thread_key_create(thread_exit) {
         KEY.store(k as usize, Ordering::Release);
     }
@@ -445,6 +452,16 @@ pub fn init() {
 const fn make_secret(r: usize) -> usize {
     let top = 1 + (r >> 56) % 254;
     (r & 0x00FF_FFFF_FFFF_FFF0) | top << 56 | 0b1010
+}
+
+/// The skip-link key made of the random word `r`: low four bits 0, top byte from 0x01 to 0xFE.
+/// A skip link decodes under it to the block's address itself; under the list secret (tag
+/// 0b1010) its low four bits decode to 0b1010, so it never looks like a list link (the program
+/// may move the word to a block's start and free the block); and it is independent of the
+/// secret, which a program reading a block's old second word therefore does not learn.
+const fn make_skip_key(r: usize) -> usize {
+    let top = 1 + (r >> 56) % 254;
+    (r & 0x00FF_FFFF_FFFF_FFF0) | top << 56
 }
 
 /// Whether `w`, a freed block's first word, may be a list link under the secret `s` (the block
@@ -659,9 +676,9 @@ fn pop(k: usize) -> *mut u8 {
         // A block a bulk free phase pushed also links, through its second word, the block
         // `SKIP` further down (see [`push_in_phase`]): fetched now, it is there when its turn
         // comes, where the list's order is not the memory's (a structure freed in random
-        // order and built again). Elsewhere the word is the program's old data, and the
-        // prefetch is wasted (a prefetch never faults).
-        prefetch(read(p + WORD) ^ (*tc).secret);
+        // order and built again). Elsewhere the word is the program's old data (or an older
+        // phase's link), and the prefetch is wasted (a prefetch never faults).
+        prefetch(read(p + WORD) ^ (*tc).skip_key);
         write(p, 0);
         bin.count -= 1;
         p as *mut u8
@@ -1031,7 +1048,7 @@ unsafe fn push_in_phase(tc: *mut TCache, q: usize, func: &str) {
             return;
         }
         let k = (bin as usize - tc as usize) / core::mem::size_of::<Bin>();
-        note_skip(k, q, (*bin).count as usize, (*tc).secret);
+        note_skip(k, q, (*bin).count as usize, (*tc).skip_key);
     }
 }
 
@@ -1039,15 +1056,17 @@ unsafe fn push_in_phase(tc: *mut TCache, q: usize, func: &str) {
 const SKIP: usize = 4;
 
 /// Per bin, the blocks a bulk free phase pushed last, by the bin's count after the push
-/// modulo `SKIP`. Phases happen only in single-threaded processes: one table serves.
+/// modulo `SKIP`. Phases start only while the process has one thread (and glibc never sets
+/// `__libc_single_threaded` again once a thread was made), so at most one thread ever has a
+/// phase: one table serves.
 struct SkipWindows(core::cell::UnsafeCell<[[usize; SKIP]; NBINS]>);
-// SAFETY: touched only in bulk free phases, which run only while the process has one thread.
+// SAFETY: touched only by the thread in a bulk free phase or ending one (see above).
 unsafe impl Sync for SkipWindows {}
 static SKIPS: SkipWindows = SkipWindows(core::cell::UnsafeCell::new([[0; SKIP]; NBINS]));
 
 /// Writes the skip of block `p`, just pushed in a bulk free phase onto bin `k`, making it the
-/// bin's `count`-th block: its second word, under the secret `s`, is the block pushed `SKIP`
-/// pushes earlier. (The first `SKIP` blocks of a list, and those of a list a phase began on,
+/// bin's `count`-th block: its second word, XOR-ed with `key` (`SKIP_KEY`), is the block pushed
+/// `SKIP` pushes earlier. (The first `SKIP` blocks of a list, and those of a list a phase began on,
 /// link whatever the table held: a block of an older list, or null. A skip is a hint, only
 /// ever prefetched, so checking the count would cost every block instructions for nothing.)
 /// Blocks of 16 bytes have no second word.
@@ -1055,7 +1074,7 @@ static SKIPS: SkipWindows = SkipWindows(core::cell::UnsafeCell::new([[0; SKIP]; 
 /// # Safety
 /// A bulk free phase of the calling thread; `p` is the head of bin `k`'s list.
 #[inline(always)]
-unsafe fn note_skip(k: usize, p: usize, count: usize, s: usize) {
+unsafe fn note_skip(k: usize, p: usize, count: usize, key: usize) {
     if k < 2 {
         return;
     }
@@ -1065,7 +1084,7 @@ unsafe fn note_skip(k: usize, p: usize, count: usize, s: usize) {
         let slot = (*SKIPS.0.get())
             .get_unchecked_mut(k)
             .get_unchecked_mut(count % SKIP);
-        write(p + WORD, *slot ^ s);
+        write(p + WORD, *slot ^ key);
         *slot = p;
     }
 }
@@ -1592,7 +1611,7 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
         bin.head = p;
         bin.count = 1;
         if (*tc).ring_on || (*tc).ring_draining {
-            note_skip(k, p, 1, s);
+            note_skip(k, p, 1, (*tc).skip_key);
         }
         if old != 0 {
             (*tc).stats.flushes.fetch_add(1, Ordering::Relaxed);
@@ -2771,8 +2790,9 @@ fn create() -> *mut TCache {
         for (k, b) in bins.iter_mut().enumerate().skip(1) {
             b.limit = batch_and_limit(k).1;
         }
+        let key = SKIP_KEY.load(Ordering::Relaxed);
         // SAFETY: mem is a fresh block of the right size and alignment.
-        unsafe { mem.write(TCache::new(id, id, secret(), bins, FIRST_BATCH, ALIVE)) };
+        unsafe { mem.write(TCache::new(id, id, secret(), key, bins, FIRST_BATCH, ALIVE)) };
         TABLE[id].store(mem as usize, Ordering::Release);
         tc = mem;
         global::tune_lock(alive_caches());
@@ -2893,6 +2913,28 @@ pub fn totals() -> [u64; 10] {
 mod tests {
     use super::*;
     extern crate std;
+
+    #[test]
+    fn skip_links_decode_to_their_block_and_never_look_like_list_links() {
+        let mut r = 0x2545_F491_4F6C_DD1Dusize;
+        for _ in 0..1000 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            let s = make_secret(r);
+            let key = make_skip_key(r.rotate_left(29));
+            assert_eq!(key & 15, 0);
+            assert!(key >> 56 != 0 && key >> 56 != 0xFF, "key {key:#x}");
+            for b in [0, 16, 0x5555_5555_0000, (1 << 47) - 16, (1 << 56) - 16] {
+                let w = b ^ key;
+                assert_eq!(w ^ key, b);
+                assert!(
+                    !may_be_link(w, s),
+                    "skip to {b:#x}, key {key:#x}, secret {s:#x}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn links_always_look_like_links_and_program_data_rarely_does() {

@@ -94,9 +94,9 @@ static void fork_in_phase(void) {
 #define SKIP 4 /* tcache.rs's SKIP */
 
 /* Blocks of one size freed in a phase in shuffled order come back (malloc pops them in list
- * order) with their second word linking the block SKIP pops later, under a per-process secret
+ * order) with their second word linking the block SKIP pops later, under a per-process key
  * that the XOR of two links cancels: word(p[i]) ^ word(p[i+1]) == p[i+SKIP] ^ p[i+SKIP+1],
- * wherever the four blocks came from one list (lists hold up to 64 such blocks). With `phase`
+ * wherever the four blocks came from one list (lists hold 64 such blocks or more). With `phase`
  * false (a second thread: no phase), no block has the link. */
 static void skip_links(int phase) {
     enum { M = 2000 };
@@ -105,7 +105,8 @@ static void skip_links(int phase) {
     for (int i = 0; i < M; i++) {
         same[i] = malloc(64);
         CHECK(same[i], "malloc(64)");
-        memset(same[i], 0x5a, 64);
+        memset(same[i], 0x33, 64); /* (low four bits not the link tag's 0b1010: a first word
+                                    * that may be a link sends the free to the slow path) */
     }
     free_all();
     for (int i = 0; i < M; i++)
@@ -128,8 +129,14 @@ static void skip_links(int phase) {
     else
         CHECK(linked < M / 100, "%d of %d blocks link the block %d further down with no phase",
               linked, M - SKIP - 1, SKIP);
-    for (int i = 0; i < M; i++)
+    /* The program may move a block's old second word to its start (copying indeterminate bytes
+     * is allowed): the free must not take a skip link there for a list link (a double free). */
+    for (int i = 0; i < M; i++) {
+        memmove(same[i], same[i] + 8, 56);
+        __asm__ volatile("" ::: "memory"); /* (else the copy into a block about to be freed is
+                                             * left out) */
         free(same[i]);
+    }
 }
 
 static void *idle(void *arg) {
