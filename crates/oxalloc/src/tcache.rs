@@ -2914,13 +2914,20 @@ mod tests {
     use super::*;
     extern crate std;
 
+    /// 1,000 pseudo-random words (xorshift) from `seed`.
+    fn random_words(seed: usize) -> impl Iterator<Item = usize> {
+        core::iter::successors(Some(seed), |&r| {
+            let r = r ^ r << 13;
+            let r = r ^ r >> 7;
+            Some(r ^ r << 17)
+        })
+        .skip(1)
+        .take(1000)
+    }
+
     #[test]
     fn skip_links_decode_to_their_block_and_never_look_like_list_links() {
-        let mut r = 0x2545_F491_4F6C_DD1Dusize;
-        for _ in 0..1000 {
-            r ^= r << 13;
-            r ^= r >> 7;
-            r ^= r << 17;
+        for r in random_words(0x2545_F491_4F6C_DD1D) {
             let s = make_secret(r);
             let key = make_skip_key(r.rotate_left(29));
             assert_eq!(key & 15, 0);
@@ -2938,11 +2945,7 @@ mod tests {
 
     #[test]
     fn links_always_look_like_links_and_program_data_rarely_does() {
-        let mut r = 0x9E37_79B9_7F4A_7C15usize;
-        for _ in 0..1000 {
-            r ^= r << 13;
-            r ^= r >> 7;
-            r ^= r << 17;
+        for r in random_words(0x9E37_79B9_7F4A_7C15) {
             let s = make_secret(r);
             assert_eq!(s & 15, 0b1010);
             assert!(s >> 56 != 0 && s >> 56 != 0xFF, "secret {s:#x}");
