@@ -338,7 +338,7 @@ fn blocks_a_thread_freed_for_another_reach_it_when_the_thread_exits() {
 #[test]
 fn a_bulk_free_phase_keeps_lifo_reuse_and_starts_only_in_one_thread() {
     // Frees with no malloc in between take each block 32 frees later (header and first word
-    // prefetched): five bulk frees in the parent (the child's statistics are not printed: it
+    // prefetched): six bulk frees in the parent (the child's statistics are not printed: it
     // `_exit`s).
     let err = run_with_stats("bulkfree.c");
     let phases = stat(&err, "free phases");
