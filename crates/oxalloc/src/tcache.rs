@@ -36,7 +36,9 @@
 
 use crate::global;
 use crate::tls;
-use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{
+    AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 use oxalloc_core::tag::{
     check_ok, read, write, FLAGS, INUSE, MMAPPED, OWNER_MASK, OWNER_SHIFT, SIZE_MASK, WORD,
 };
@@ -1107,11 +1109,27 @@ unsafe fn gave_back(tc: *mut TCache, bytes: usize, bulk: bool) {
             && os::single_threaded()
         {
             (*tc).ring_on = true;
+            TORN_DOWN.store(REBUILD_AFTER + 1, Ordering::Relaxed);
             tls::set_fast(0);
             (*tc).stats.phases.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
+
+/// Set to `REBUILD_AFTER + 1` when a bulk free phase starts (a single-threaded process tore
+/// down a large structure), and counted down by refills: the refill that brings it to 0 merges
+/// every deferred group into the heap first, if the groups are scattered
+/// ([`deferred_scattered`]). The structure the program builds next is then carved from
+/// contiguous memory instead of taken from lists in the order its old blocks were freed, and a
+/// program that walks its objects in the order it made them reads memory in order (CPython's
+/// cyclic collector: a dict of 600,000 lists built again after a shuffled teardown, 1.1–1.4 s
+/// before, 0.62–0.66 s after, glibc 0.62–0.71). A program that exits after a teardown makes
+/// fewer refills than that and merges nothing.
+static TORN_DOWN: AtomicU32 = AtomicU32::new(0);
+/// See [`TORN_DOWN`].
+const REBUILD_AFTER: u32 = 16;
+/// Blocks of a list further apart than this are far (see [`deferred_scattered`]).
+const NEAR: usize = 64 << 10;
 
 /// After `free` gave the heap `bytes` of a block of its own (a single-threaded process's medium
 /// and large blocks): they count towards a bulk free phase of the calling thread, like its
@@ -1291,6 +1309,15 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
         // (free fragments first, several if one is short) until the batch is full.
         let got = global::with_heap(|h| {
             collect_orphans(h, false);
+            // A program building again after a teardown: the teardown's groups merge into the
+            // heap, and what it builds is carved from contiguous memory (see `TORN_DOWN`).
+            let t = TORN_DOWN.load(Ordering::Relaxed);
+            if t != 0 {
+                TORN_DOWN.store(t - 1, Ordering::Relaxed);
+                if t == 1 && os::single_threaded() && deferred_scattered(h) {
+                    merge_deferred_locked(h);
+                }
+            }
             if let Some(g) = take_deferred(h, k, owner) {
                 // The range of blocks `free`'s fast path takes for this cache's (set below for
                 // carved blocks): a cache that only ever took groups would send every free the
@@ -2412,6 +2439,33 @@ fn merge_some_deferred_inner(heap: &mut global::ProcessHeap) {
     // SAFETY: as above.
     unsafe { free_lists_locked(heap, &heads[..n]) };
     deferred(heap).cursor = k;
+}
+
+/// Whether the deferred groups are in no order of the memory's (heap locked): following up to
+/// 16 links of the newest group of each class, more join blocks further apart than `NEAR` than
+/// nearer. A teardown in random order leaves such groups; one in allocation order leaves lists
+/// of neighbours, which a rebuild can take as they are.
+fn deferred_scattered(heap: &mut global::ProcessHeap) -> bool {
+    let s = secret();
+    let d = deferred(heap);
+    let mut score = 0isize;
+    for k in 1..NBINS {
+        if d.len[k] == 0 {
+            continue;
+        }
+        let g = *d.group(k, d.slot(k, d.len[k] - 1));
+        let mut p = g.head;
+        for _ in 1..g.count.min(16) {
+            // SAFETY: a deferred group is a list of unused blocks, linked under the secret.
+            let next = unsafe { read(p) } ^ s;
+            if next == 0 {
+                break;
+            }
+            score += if p.abs_diff(next) > NEAR { 1 } else { -1 };
+            p = next;
+        }
+    }
+    score > 0
 }
 
 /// Whether any block is deferred (read without the lock).

@@ -7,7 +7,7 @@
  * - with a second thread, no phase starts (`threads` argument): a block waiting in a ring is
  *   not marked freed, so another thread could free it again unnoticed.
  * And a block freed in a phase links, through its second word, the block SKIP further down
- * its list (malloc prefetches it: the lists a shuffled teardown leaves are in random order).
+ * its list (malloc prefetches it: a teardown's lists are in the order the blocks were freed).
  * The test in dropin.rs counts the phases in the statistics. */
 #include <malloc.h>
 #include <pthread.h>
@@ -93,13 +93,14 @@ static void fork_in_phase(void) {
 
 #define SKIP 4 /* tcache.rs's SKIP */
 
-/* Blocks of one size freed in a phase in shuffled order come back (malloc pops them in list
- * order) with their second word linking the block SKIP pops later, under a per-process key
- * that the XOR of two links cancels: word(p[i]) ^ word(p[i+1]) == p[i+SKIP] ^ p[i+SKIP+1],
- * wherever the four blocks came from one list (lists hold 64 such blocks or more). With `phase`
- * false (a second thread: no phase), no block has the link. */
+/* Blocks of one size freed in a phase come back (malloc pops them in list order: freed in
+ * allocation order, their lists are not merged into the heap, see rebuild.c) with their second
+ * word linking the block SKIP pops later, under a per-process key that the XOR of two links
+ * cancels: word(p[i]) ^ word(p[i+1]) == p[i+SKIP] ^ p[i+SKIP+1], wherever the four blocks came
+ * from one list (lists hold 64 such blocks or more). With `phase` false (a second thread: no
+ * phase), no block has the link. */
 static void skip_links(int phase) {
-    enum { M = 2000 };
+    enum { M = 600 }; /* about 10 refills: fewer than the 16 after which a rebuild merges */
     static char *same[M];
     fill();
     for (int i = 0; i < M; i++) {
@@ -110,7 +111,7 @@ static void skip_links(int phase) {
     }
     free_all();
     for (int i = 0; i < M; i++)
-        free(same[(i * 7919) % M]);
+        free(same[i]);
     for (int i = 0; i < M; i++) {
         same[i] = malloc(64);
         CHECK(same[i], "malloc(64) after the phase");
