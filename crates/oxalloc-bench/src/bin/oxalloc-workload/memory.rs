@@ -171,7 +171,9 @@ pub fn pair(n: u64, size: usize) -> u64 {
 /// (their first byte written), frees them all, in allocation order or `shuffled`, five times;
 /// prints the free loop's best time per object (`free_ns_per_obj`), and the allocation loop's
 /// of the rounds after the first, which reuse what the teardown before gave back
-/// (`rebuild_ns_per_obj`: the allocation of a structure built again). Not in the suite: it
+/// (`rebuild_ns_per_obj`: the allocation of a structure built again), and a read of their first
+/// bytes in the order the objects were made (`walk_ns_per_obj`: how the rebuilt structure's
+/// layout serves a program walking it). Not in the suite: it
 /// measures what a bulk free phase (a single-threaded program freeing with no allocation in
 /// between) costs or saves at each size of structure. The objects are freed right after they
 /// were made and read, so a small structure's headers are always in the cache here.
@@ -180,6 +182,7 @@ pub fn teardown(n: usize, shuffled: bool, size: Option<usize>) -> u64 {
     let mut blocks: Vec<*mut u8> = vec![std::ptr::null_mut(); n];
     let mut best = f64::INFINITY;
     let mut best_again = f64::INFINITY;
+    let mut best_walk = f64::INFINITY;
     let mut h = 0u64;
     for round in 0..5u8 {
         let start = Instant::now();
@@ -196,6 +199,13 @@ pub fn teardown(n: usize, shuffled: bool, size: Option<usize>) -> u64 {
         }
         if round > 0 {
             best_again = best_again.min(start.elapsed().as_secs_f64());
+            // The structure built again, read in the order it was made (as a program walks
+            // it): how its layout serves the program.
+            let start = Instant::now();
+            // SAFETY: each block is live, its first byte written above.
+            let firsts: u64 = blocks.iter().map(|&p| u64::from(unsafe { p.read() })).sum();
+            best_walk = best_walk.min(start.elapsed().as_secs_f64());
+            h = mix(h, firsts);
         }
         if shuffled {
             for i in (1..n).rev() {
@@ -215,5 +225,6 @@ pub fn teardown(n: usize, shuffled: bool, size: Option<usize>) -> u64 {
     let per_obj = |s: f64| s * 1e9 / n.max(1) as f64;
     println!("metric: free_ns_per_obj {:.2}", per_obj(best));
     println!("metric: rebuild_ns_per_obj {:.2}", per_obj(best_again));
+    println!("metric: walk_ns_per_obj {:.2}", per_obj(best_walk));
     mix(h, n as u64)
 }
