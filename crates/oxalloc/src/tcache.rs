@@ -1128,6 +1128,11 @@ unsafe fn gave_back(tc: *mut TCache, bytes: usize, bulk: bool) {
 static TORN_DOWN: AtomicU32 = AtomicU32::new(0);
 /// See [`TORN_DOWN`].
 const REBUILD_AFTER: u32 = 16;
+/// The least a teardown's groups hold for the merge of [`TORN_DOWN`]: a smaller structure stays
+/// in the caches, where its scattered layout costs little, and merging costs about 300
+/// instructions a block (30,000 objects, 2.4 MB, freed shuffled and built again: the rebuild
+/// 6.8 → 20.8 ns per object with the merge, a walk of them 0.87 → 0.77).
+const REBUILD_MERGE_MIN: usize = 16 << 20;
 /// Blocks of a list further apart than this are far (see [`deferred_scattered`]).
 const NEAR: usize = 64 << 10;
 
@@ -1314,7 +1319,11 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
             let t = TORN_DOWN.load(Ordering::Relaxed);
             if t != 0 {
                 TORN_DOWN.store(t - 1, Ordering::Relaxed);
-                if t == 1 && os::single_threaded() && deferred_scattered(h) {
+                if t == 1
+                    && os::single_threaded()
+                    && deferred(h).bytes >= REBUILD_MERGE_MIN
+                    && deferred_scattered(h)
+                {
                     merge_deferred_locked(h);
                 }
             }
