@@ -351,7 +351,7 @@ fn a_bulk_free_phase_keeps_lifo_reuse_and_starts_only_in_one_thread() {
 #[test]
 fn a_structure_built_again_after_a_teardown_is_laid_out_in_contiguous_memory() {
     // After a teardown in random order the teardown's lists are merged into the heap, and the
-    // rebuild carves neighbours (without the merge: 30 of 60,000 were); after one in allocation
+    // rebuild carves neighbours (without the merge: 50 of 250,000 were); after one in allocation
     // order the lists are neighbours already.
     let exe = build("rebuild.c", &[]);
     assert!(run_preloaded(&exe, &["shuffled"]).contains("rebuild ok"));

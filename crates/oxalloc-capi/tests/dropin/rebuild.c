@@ -10,7 +10,8 @@
 #include <string.h>
 #include "check.h"
 
-enum { R = 60000 }; /* 4.8 MB of 80-byte blocks: a bulk free phase starts past 2 MiB */
+enum { R = 250000 }; /* 20 MB of 80-byte blocks: a bulk free phase starts past 2 MiB, and a
+                        * teardown's groups are merged from 16 MiB */
 static char *r[R];
 static int order[R];
 
