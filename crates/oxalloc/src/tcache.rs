@@ -1128,6 +1128,11 @@ unsafe fn gave_back(tc: *mut TCache, bytes: usize, bulk: bool) {
 static TORN_DOWN: AtomicU32 = AtomicU32::new(0);
 /// See [`TORN_DOWN`].
 const REBUILD_AFTER: u32 = 16;
+/// Set once a teardown's groups were merged for a rebuild (see [`TORN_DOWN`]): the process
+/// tears down large structures in random order, and its later bulk free phases merge their
+/// groups early, while their blocks are still in the cache (see `defer_locked`), instead of
+/// leaving them all to one refill, whose walk of cold lists cost 80-130 ns a block.
+static SCATTERED_TEARDOWN: AtomicBool = AtomicBool::new(false);
 /// The least a teardown's groups hold for the merge of [`TORN_DOWN`]: a smaller structure stays
 /// in the caches, where its scattered layout costs little, and merging costs about 300
 /// instructions a block (30,000 objects, 2.4 MB, freed shuffled and built again: the rebuild
@@ -1324,7 +1329,14 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
                     && deferred(h).bytes >= REBUILD_MERGE_MIN
                     && deferred_scattered(h)
                 {
+                    // (This merge joins nearly every block: it must not tell the early merges'
+                    // gate that merges join, which would keep them on for the process's life,
+                    // in a steady state after it too, where they join nothing. It turns them on
+                    // for the process's later bulk free phases only: see `defer_locked`.)
+                    let joins = deferred(h).joins;
                     merge_deferred_locked(h);
+                    deferred(h).joins = joins;
+                    SCATTERED_TEARDOWN.store(true, Ordering::Relaxed);
                 }
             }
             if let Some(g) = take_deferred(h, k, owner) {
@@ -1690,10 +1702,11 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
             } else {
                 (0, 0, false)
             };
+            let bulk = (*tc).ring_on || (*tc).ring_draining;
             global::with_heap(|heap| {
-                defer_locked(heap, k, old, old_count as usize, owner, old_mixed);
+                defer_locked(heap, k, old, old_count as usize, owner, old_mixed, bulk);
                 if more != 0 {
-                    defer_locked(heap, k, more, more_count as usize, owner, more_mixed);
+                    defer_locked(heap, k, more, more_count as usize, owner, more_mixed, bulk);
                 }
             });
         }
@@ -1828,7 +1841,7 @@ unsafe fn retire_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
                 (v & LIST_PTR, v >> 48, false),
             ] {
                 if l != 0 {
-                    defer_locked(heap, k, l, n, owner, m);
+                    defer_locked(heap, k, l, n, owner, m, false);
                 }
             }
         }
@@ -2060,9 +2073,13 @@ unsafe fn defer_locked(
     count: usize,
     owner: usize,
     mixed: bool,
+    bulk: bool,
 ) {
     let d = deferred(heap);
-    if d.len[k] >= EARLY_GROUPS && d.joins >= EARLY_JOINS && os::single_threaded() {
+    // (In a bulk free phase of a process whose teardowns were scattered, see
+    // `SCATTERED_TEARDOWN`, whatever the average says.)
+    let early = d.joins >= EARLY_JOINS || (bulk && SCATTERED_TEARDOWN.load(Ordering::Relaxed));
+    if d.len[k] >= EARLY_GROUPS && early && os::single_threaded() {
         // The oldest few at once: their lists are walked in step (see `free_lists_locked`).
         let mut heads = [0usize; EARLY_BATCH];
         for h in heads.iter_mut() {
@@ -2465,8 +2482,9 @@ fn deferred_scattered(heap: &mut global::ProcessHeap) -> bool {
         let g = *d.group(k, d.slot(k, d.len[k] - 1));
         let mut p = g.head;
         for _ in 1..g.count.min(16) {
-            // SAFETY: a deferred group is a list of unused blocks, linked under the secret.
-            let next = unsafe { read(p) } ^ s;
+            // SAFETY: a deferred group is a list of unused blocks, linked under the secret (a
+            // link the program overwrote stops the process, as when a refill takes the group).
+            let next = unsafe { next_link(p, s) };
             if next == 0 {
                 break;
             }

@@ -4,7 +4,7 @@
  * them — CPython's cyclic garbage collector walks them so — reads memory in order.) After a
  * teardown in allocation order the lists are neighbours already. The blocks of 64 bytes made
  * one after the other must mostly be next to each other in both cases: at most 128 bytes
- * apart for three in four of them. The test in dropin.rs counts the merges. */
+ * apart for three in four of them. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
