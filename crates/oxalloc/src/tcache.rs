@@ -1321,24 +1321,7 @@ unsafe fn refill(tc: *mut TCache, k: usize) -> bool {
             collect_orphans(h, false);
             // A program building again after a teardown: the teardown's groups merge into the
             // heap, and what it builds is carved from contiguous memory (see `TORN_DOWN`).
-            let t = TORN_DOWN.load(Ordering::Relaxed);
-            if t != 0 {
-                TORN_DOWN.store(t - 1, Ordering::Relaxed);
-                if t == 1
-                    && os::single_threaded()
-                    && deferred(h).bytes >= REBUILD_MERGE_MIN
-                    && deferred_scattered(h)
-                {
-                    // (This merge joins nearly every block: it must not tell the early merges'
-                    // gate that merges join, which would keep them on for the process's life,
-                    // in a steady state after it too, where they join nothing. It turns them on
-                    // for the process's later bulk free phases only: see `defer_locked`.)
-                    let joins = deferred(h).joins;
-                    merge_deferred_locked(h);
-                    deferred(h).joins = joins;
-                    SCATTERED_TEARDOWN.store(true, Ordering::Relaxed);
-                }
-            }
+            count_down_teardown_locked(h);
             if let Some(g) = take_deferred(h, k, owner) {
                 // The range of blocks `free`'s fast path takes for this cache's (set below for
                 // carved blocks): a cache that only ever took groups would send every free the
@@ -1658,7 +1641,10 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
         write(p, s); // a list of one
         bin.head = p;
         bin.count = 1;
-        if (*tc).ring_on || (*tc).ring_draining {
+        // In a bulk free phase (or ending one): `p` starts a list, and the groups go back
+        // as a teardown's.
+        let phase = (*tc).ring_on || (*tc).ring_draining;
+        if phase {
             note_skip(k, p, 1, (*tc).skip_key);
         }
         if old != 0 {
@@ -1702,11 +1688,10 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
             } else {
                 (0, 0, false)
             };
-            let bulk = (*tc).ring_on || (*tc).ring_draining;
             global::with_heap(|heap| {
-                defer_locked(heap, k, old, old_count as usize, owner, old_mixed, bulk);
+                defer_locked(heap, k, old, old_count as usize, owner, old_mixed, phase);
                 if more != 0 {
-                    defer_locked(heap, k, more, more_count as usize, owner, more_mixed, bulk);
+                    defer_locked(heap, k, more, more_count as usize, owner, more_mixed, phase);
                 }
             });
         }
@@ -2465,6 +2450,31 @@ fn merge_some_deferred_inner(heap: &mut global::ProcessHeap) {
     // SAFETY: as above.
     unsafe { free_lists_locked(heap, &heads[..n]) };
     deferred(heap).cursor = k;
+}
+
+/// Counts a refill down from a teardown (heap locked; see [`TORN_DOWN`]): the refill that
+/// reaches 0 merges every deferred group into the heap, if they hold `REBUILD_MERGE_MIN` and are
+/// scattered.
+fn count_down_teardown_locked(h: &mut global::ProcessHeap) {
+    let t = TORN_DOWN.load(Ordering::Relaxed);
+    if t == 0 {
+        return;
+    }
+    TORN_DOWN.store(t - 1, Ordering::Relaxed);
+    if t == 1
+        && os::single_threaded()
+        && deferred(h).bytes >= REBUILD_MERGE_MIN
+        && deferred_scattered(h)
+    {
+        // (This merge joins nearly every block: it must not tell the early merges' gate that
+        // merges join, which would keep them on for the process's life, in a steady state after
+        // it too, where they join nothing. It turns them on for the process's later bulk free
+        // phases only: see `defer_locked`.)
+        let joins = deferred(h).joins;
+        merge_deferred_locked(h);
+        deferred(h).joins = joins;
+        SCATTERED_TEARDOWN.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Whether the deferred groups are in no order of the memory's (heap locked): following up to
