@@ -333,6 +333,11 @@ fn blocks_a_thread_freed_for_another_reach_it_when_the_thread_exits() {
     // Remote frees wait in a per-thread batch; an exiting thread pushes its batches.
     let exe = build("batched.c", &[]);
     assert!(run_preloaded(&exe, &[]).contains("batched ok"));
+    // A thread that frees without ever allocating gets a cache at its first such free (its
+    // frees were each a compare-and-swap on the owner's list before), and its batches reach
+    // the owner too.
+    let err = run_with_stats_args("batched.c", &["consumer"]);
+    assert_eq!(stat(&err, "thread caches"), 2, "{err}");
 }
 
 #[test]

@@ -1424,11 +1424,13 @@ pub unsafe fn free_slow(p: usize, func: &str) -> bool {
             // Another thread's block: onto its remote list for the block's bin, without its lock.
             let s = secret();
             let k = bin_of_block(h & SIZE_MASK);
+            // A thread that frees before it ever allocates (a consumer) gets its cache now:
+            // without one, each of its frees took a compare-and-swap on the owner's list, which
+            // every other consumer of that owner's blocks hit too.
+            let tc = if tc.is_null() && k != 0 { create() } else { tc };
             if (*ot).state.load(Ordering::Acquire) == DEAD {
                 // That thread has exited: this thread adopts the block (a batch at a time, see
-                // `adopt`), with a cache of its own made now if it has none; a block with no
-                // bin, or freed by an exiting thread, goes to the heap.
-                let tc = if tc.is_null() && k != 0 { create() } else { tc };
+                // `adopt`); a block with no bin, or freed by an exiting thread, goes to the heap.
                 if k == 0 || core::ptr::eq(tc, &DISABLED) {
                     global::with_heap(|heap| heap.free_owned(p));
                 } else {
