@@ -29,9 +29,11 @@
 //! payload, and its owner field names this cache — except the blocks of a spare marked mixed, and
 //! rarely a block whose owner change a racing flag write undid (it names a cache that once owned
 //! it, and is freed as that cache's: slower, still correct); a block in bin `k` (or `remote.class[k]`) has a size from `bin_size(k)` up to the
-//! next class; `stash[k]` is 0 or one list of class `k` blocks whose owner fields all name this
-//! cache, with its length packed in (it changes only by an atomic store of the owner into an
-//! empty slot, or by a swap to 0; a forked child zeroes the stashes of the threads it lost);
+//! next class; `stash[k]` is 0 or a stack of lists of class `k` blocks whose owner fields all
+//! name this cache: the newest list's head with the stack's total length packed in, each list's
+//! head block linking the next list through its second word, packed the same way (0 ends it;
+//! one list only for 16-byte blocks); only the owner stores a nonzero value into it, others
+//! only swap it to 0 (a forked child zeroes the stashes of the threads it lost);
 //! `TABLE[id]` points to the cache with that id for the life of the process.
 
 use crate::global;
@@ -219,13 +221,15 @@ pub struct TCache {
     /// lock; atomics for the same reason as `over`). A refill scans the ring for its own newest
     /// group only when there is one: the scan probes a cache line per group, up to 256.
     in_ring: [AtomicU16; NBINS],
-    /// Per class: a group this cache gave back from a swinging bin, kept here instead of in the
-    /// deferred ring when the slot was free (head in bits 0..48, count in 48..64, as a per-bin
-    /// remote list; 0: none; newer groups go to the ring while it is taken). The owner puts and
-    /// takes it without the heap's lock; any thread holding the lock may take it, to merge it
-    /// (before the heap grows, on `malloc_trim`, at idle merges) or for a refill that finds no
-    /// deferred group. Taken by an atomic swap either way, so each group goes one way. See
-    /// [`free_own_slow`] and [`STASHED`].
+    /// Per class: groups this cache gave back, kept here instead of in the deferred ring: a
+    /// stack (newest head in bits 0..48, total count in 48..64, as a per-bin remote list; each
+    /// group's head block links the next group, packed the same way, in its second word; 0:
+    /// none). A swinging bin's group goes here when the slot is empty; in a process with
+    /// threads every group of a bin of 32 bytes or more does (see [`stash_put`]). The owner
+    /// puts and takes groups without the heap's lock; any thread holding the lock may take the
+    /// whole stack, to merge it (before the heap grows, on `malloc_trim`, at idle merges) or for
+    /// a refill that finds no deferred group. Taken by an atomic swap either way, so each group
+    /// goes one way. See [`free_own_slow`] and [`STASHED`].
     stash: [AtomicUsize; NBINS],
     /// Blocks of other threads' caches this thread freed, not pushed onto their remote lists
     /// yet (owner only; see [`buffer_remote`]).
@@ -1248,7 +1252,7 @@ fn bin_slow(n: usize, k: usize) -> *mut u8 {
         }
         // The group this bin gave back last, unless a thread merged it meanwhile.
         if (*tc).bins[k].head == 0 {
-            if let Some((head, n)) = take_packed(&(*tc).stash[k]) {
+            if let Some((head, n)) = stash_take(tc, k) {
                 (*tc).bins[k].refilled = true;
                 (*tc).stats.refills.fetch_add(1, Ordering::Relaxed);
                 (*tc).stats.stash_takes.fetch_add(1, Ordering::Relaxed);
@@ -1276,6 +1280,100 @@ fn take_packed(slot: &AtomicUsize) -> Option<(usize, usize)> {
     }
     let v = slot.swap(0, Ordering::Acquire);
     (v != 0).then_some((v & LIST_PTR, v >> 48))
+}
+
+/// Puts the group `head` (`count` blocks of class `k`, this cache's own, given back by a full
+/// bin) into `tc`'s stash for the class, if it takes it (else the caller defers it): into an
+/// empty slot when the bin swings (`!filling`), as in any process; in a process with threads,
+/// also onto the stack of groups already there (classes from 32 bytes, whose blocks have a
+/// second word for the link, and up to `REMOTE_MAX` blocks in all). Threads that allocate and
+/// free many blocks of a size in turn then give them back and take them again without the
+/// heap's lock, which every such trip took before (see [`TCache::stash`]).
+///
+/// # Safety
+/// `tc` is the calling thread's live cache; the group is a list of `count` unused blocks it
+/// owns, of class `k`, in no bin.
+unsafe fn stash_put(tc: *mut TCache, k: usize, head: usize, count: usize, filling: bool) -> bool {
+    // SAFETY: per the contract; only the owner stores a nonzero stash, others swap it to 0.
+    unsafe {
+        let slot = &(*tc).stash[k];
+        let cur = slot.load(Ordering::Relaxed);
+        debug_assert!(count <= REMOTE_MAX);
+        if cur == 0 && !filling {
+            if k >= 2 {
+                write(head + WORD, 0);
+            }
+            slot.store(head | count << 48, Ordering::Release);
+        } else if k >= 2 && (cur >> 48) + count <= REMOTE_MAX && !os::single_threaded() {
+            // (A thread holding the lock may take the stack meanwhile: then it is shorter.)
+            let rest = slot.swap(0, Ordering::Acquire);
+            write(head + WORD, rest);
+            slot.store(head | (count + (rest >> 48)) << 48, Ordering::Release);
+        } else {
+            return false;
+        }
+        mark_stashed(k);
+        true
+    }
+}
+
+/// Sets class `k`'s flag and flag 0 of [`STASHED`] (a cache has a stash of class `k`).
+#[inline]
+fn mark_stashed(k: usize) {
+    if !STASHED[k].load(Ordering::Relaxed) {
+        STASHED[k].store(true, Ordering::Release);
+    }
+    // Whatever the class's flag said: a merge racing with a stash can leave the class's flag
+    // set and flag 0 clear, and the next stash must mend that.
+    if !STASHED[0].load(Ordering::Relaxed) {
+        STASHED[0].store(true, Ordering::Release);
+    }
+}
+
+/// Takes the newest group off `tc`'s stash for class `k` (owner only): `(head, length)`.
+///
+/// # Safety
+/// `tc` is the calling thread's live cache.
+unsafe fn stash_take(tc: *mut TCache, k: usize) -> Option<(usize, usize)> {
+    // SAFETY: tc is a live cache.
+    let slot = unsafe { &(*tc).stash[k] };
+    let (head, total) = take_packed(slot)?;
+    if k >= 2 {
+        // SAFETY: a stashed group's head block is unused and has a second word, which links
+        // the groups below it (packed as the slot); nobody else stores into the slot.
+        let rest = unsafe { read(head + WORD) };
+        if rest != 0 {
+            slot.store(rest, Ordering::Release);
+            // (A scan that found the slot empty meanwhile may have cleared the flags.)
+            mark_stashed(k);
+            return Some((head, total - (rest >> 48)));
+        }
+    }
+    Some((head, total))
+}
+
+/// Takes the whole of a stash slot of class `k` by one swap and calls `f(head, length)` for each
+/// of its groups, newest first (`f` may free them: each link is read before).
+///
+/// # Safety
+/// `slot` is a cache's stash for class `k`; `f` takes ownership of each group.
+unsafe fn take_stash_groups(slot: &AtomicUsize, k: usize, mut f: impl FnMut(usize, usize)) {
+    let Some((mut head, mut total)) = take_packed(slot) else {
+        return;
+    };
+    loop {
+        let rest = if k >= 2 {
+            // SAFETY: as in `stash_take`; the stack is now the caller's alone.
+            unsafe { read(head + WORD) }
+        } else {
+            0
+        };
+        f(head, total - (rest >> 48));
+        if rest == 0 {
+            return;
+        }
+        (head, total) = (rest & LIST_PTR, rest >> 48);
+    }
 }
 
 /// Makes the list `head` of `n` blocks the content of `tc`'s empty bin `k` and pops one.
@@ -1665,18 +1763,10 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
             adapt_limit(tc, k);
             // A bin that swings between full and empty gives a group back and soon takes one:
             // its own, from the stash, without the lock (`mixed`: two trips under the lock per
-            // swing before). A bin being filled gives back for good: the deferred ring.
-            if !filling && !old_mixed && (*tc).stash[k].load(Ordering::Relaxed) == 0 {
-                debug_assert!((old_count as usize) <= REMOTE_MAX);
-                (*tc).stash[k].store(old | (old_count as usize) << 48, Ordering::Release);
-                if !STASHED[k].load(Ordering::Relaxed) {
-                    STASHED[k].store(true, Ordering::Release);
-                }
-                // Whatever the class's flag said: a merge racing with a stash can leave the
-                // class's flag set and flag 0 clear, and the next stash must mend that.
-                if !STASHED[0].load(Ordering::Relaxed) {
-                    STASHED[0].store(true, Ordering::Release);
-                }
+            // swing before). In a single-threaded process a bin being filled gives back for
+            // good: the deferred ring. With threads, the stash stacks them too (see
+            // `stash_put`), and the spare stays.
+            if !old_mixed && stash_put(tc, k, old, old_count as usize, filling) {
                 return;
             }
             let owner = (*tc).owner;
@@ -1778,14 +1868,15 @@ unsafe fn flush_all_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
             lists[n] = l;
             n += 1;
         });
-        for (head, _) in (*tc).stash.iter().filter_map(take_packed) {
-            lists[n] = head;
-            n += 1;
-        }
         lists[n] = core::mem::take(&mut (*tc).adopt);
         n += 1;
         (*tc).adopt_count = 0;
         free_lists_locked(heap, &lists[..n]);
+        let mut lanes = Lanes::new();
+        for (k, st) in (*tc).stash.iter().enumerate() {
+            take_stash_groups(st, k, |head, _| lanes.push(heap, head));
+        }
+        lanes.flush(heap);
     }
 }
 
@@ -1818,11 +1909,12 @@ unsafe fn retire_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
             bin.limit = batch_and_limit(k).1;
             bin.refilled = false;
             let v = (*tc).remote.class[k].swap(0, Ordering::Acquire);
-            let st = (*tc).stash[k].swap(0, Ordering::Acquire);
             // (The stash first: it was given back before the spare and the list, and a thread
             // that adopts the cache takes the newest first.)
+            take_stash_groups(&(*tc).stash[k], k, |l, n| {
+                defer_locked(heap, k, l, n, owner, false, false)
+            });
             for (l, n, m) in [
-                (st & LIST_PTR, st >> 48, false),
                 (head, count as usize, false),
                 (spare, spare_count as usize, spare_mixed),
                 (v & LIST_PTR, v >> 48, false),
@@ -2310,7 +2402,11 @@ fn take_deferred(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Opti
         g
     } else {
         // Last, another cache's stash: blocks it gave back, rather than memory carved anew.
-        steal_stash(k, owner)?
+        let g = steal_stash_locked(heap, k, owner)?;
+        let d = deferred(heap);
+        d.used = true;
+        d.foreign_takes += 1;
+        return Some(g);
     };
     d.used = true;
     if g.id() == owner {
@@ -2573,8 +2669,9 @@ unsafe fn cached_bytes(tc: *mut TCache) -> usize {
 static STASHED: os::CachePadded<[AtomicBool; NBINS]> =
     os::CachePadded::new([const { AtomicBool::new(false) }; NBINS]);
 
-/// Takes class `k`'s stashed group of a cache other than `owner`'s, if any (heap locked).
-fn steal_stash(k: usize, owner: usize) -> Option<Group> {
+/// Takes class `k`'s stashed group of a cache other than `owner`'s, if any (heap locked): the
+/// newest of its stack; the others become that cache's deferred groups.
+fn steal_stash_locked(heap: &mut global::ProcessHeap, k: usize, owner: usize) -> Option<Group> {
     if !STASHED[k].load(Ordering::Acquire) {
         return None;
     }
@@ -2589,12 +2686,23 @@ fn steal_stash(k: usize, owner: usize) -> Option<Group> {
         if id == owner {
             continue;
         }
-        if let Some((head, n)) = take_packed(st) {
-            return Some(Group {
-                head,
-                count: n as u32,
-                owner: id as u32,
-            });
+        let mut got: Option<Group> = None;
+        // SAFETY: the stack is taken by one swap; its groups are lists of unused blocks of
+        // cache `id`, class `k`.
+        unsafe {
+            take_stash_groups(st, k, |head, n| match got {
+                None => {
+                    got = Some(Group {
+                        head,
+                        count: n as u32,
+                        owner: id as u32,
+                    })
+                }
+                Some(_) => defer_locked(heap, k, head, n, id, false, false),
+            })
+        };
+        if got.is_some() {
+            return got;
         }
     }
     STASHED[k].store(false, Ordering::Relaxed);
@@ -2608,9 +2716,7 @@ fn merge_stashes_locked(heap: &mut global::ProcessHeap) -> bool {
     if !STASHED[0].load(Ordering::Relaxed) || !STASHED[0].swap(false, Ordering::AcqRel) {
         return false;
     }
-    let mut any = false;
-    let mut lists = [0usize; LANES];
-    let mut n = 0;
+    let mut lanes = Lanes::new();
     let classes: [bool; NBINS] = core::array::from_fn(|k| {
         k > 0 && STASHED[k].load(Ordering::Relaxed) && STASHED[k].swap(false, Ordering::Acquire)
     });
@@ -2620,25 +2726,48 @@ fn merge_stashes_locked(heap: &mut global::ProcessHeap) -> bool {
     for t in caches() {
         // SAFETY: table entries live for the whole process; a stash is taken by one swap.
         let stash = unsafe { &(*t).stash };
-        let taken = stash
-            .iter()
-            .zip(classes)
-            .filter(|&(_, c)| c)
-            .filter_map(|(st, _)| take_packed(st));
-        for (head, _) in taken {
-            any = true;
-            lists[n] = head;
-            n += 1;
-            if n == LANES {
-                // SAFETY: stashed groups are lists of unused cache-owned blocks.
-                unsafe { free_lists_locked(heap, &lists) };
-                n = 0;
-            }
+        for (k, st) in stash.iter().enumerate().filter(|&(k, _)| classes[k]) {
+            // SAFETY: stashed groups are lists of unused cache-owned blocks.
+            unsafe { take_stash_groups(st, k, |head, _| lanes.push(heap, head)) };
         }
     }
-    // SAFETY: as above.
-    unsafe { free_lists_locked(heap, &lists[..n]) };
-    any
+    lanes.flush(heap)
+}
+
+/// Lists to be freed into the heap, up to `LANES` at a time, so that their walks go in step
+/// (see [`free_lists_locked`]).
+struct Lanes {
+    lists: [usize; LANES],
+    n: usize,
+    any: bool,
+}
+
+impl Lanes {
+    fn new() -> Self {
+        Lanes {
+            lists: [0; LANES],
+            n: 0,
+            any: false,
+        }
+    }
+
+    /// Adds the list `head` (unused cache-owned blocks), freeing the lanes when they are full.
+    fn push(&mut self, heap: &mut global::ProcessHeap, head: usize) {
+        self.lists[self.n] = head;
+        self.n += 1;
+        self.any = true;
+        if self.n == LANES {
+            self.flush(heap);
+        }
+    }
+
+    /// Frees the lists added since the last flush; returns whether any list was ever added.
+    fn flush(&mut self, heap: &mut global::ProcessHeap) -> bool {
+        // SAFETY: the lists are unused cache-owned blocks, given up by whoever added them.
+        unsafe { free_lists_locked(heap, &self.lists[..self.n]) };
+        self.n = 0;
+        self.any
+    }
 }
 
 /// The least a cache holds before it is given back for holding a sixteenth of the heap (see
