@@ -357,6 +357,7 @@ misuse_cases! {
     // a free block held in a thread cache, written after its free
     write_after_free_small: WrittenAfterFree in "malloc";
     write_after_free_zeroed: WrittenAfterFree in "malloc";
+    write_after_free_stash: WrittenAfterFree in "malloc";
     // a free block the heap holds, written after its free
     write_after_free_heap: HeapLinks in "mymalloc";
     write_after_free_heap_zeroed: HeapLinks in "mymalloc";

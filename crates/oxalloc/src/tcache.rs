@@ -9,8 +9,8 @@
 //!                       other remote frees, else the class's stash (no lock), else a deferred
 //!                       group (another cache's stash last), else carve a batch (lock)
 //! full bin           -> the list becomes the spare; the old spare goes to the class's stash
-//!                       when it is free (no lock), else becomes a deferred group (lock, no
-//!                       merging, no list walked)
+//!                       when it is free, or onto it with threads (no lock), else becomes a
+//!                       deferred group (lock, no merging, no list walked)
 //! heap cannot serve  -> merge the deferred groups, then every cache's stash, then other
 //!                       threads' long remote lists, then give this cache's blocks back, then
 //!                       grow (lock); the pages grown are faulted in after the lock (small bins)
@@ -225,7 +225,9 @@ pub struct TCache {
     /// stack (newest head in bits 0..48, total count in 48..64, as a per-bin remote list; each
     /// group's head block links the next group, packed the same way, in its second word; 0:
     /// none). A swinging bin's group goes here when the slot is empty; in a process with
-    /// threads every group of a bin of 32 bytes or more does (see [`stash_put`]). The owner
+    /// threads every group of a bin of 32 bytes or more does, unless it is mixed or the stack
+    /// would count more than `REMOTE_MAX` blocks (see [`stash_put`]). The links are XOR-ed with
+    /// the skip links' key and checked (see [`stash_link`]). The owner
     /// puts and takes groups without the heap's lock; any thread holding the lock may take the
     /// whole stack, to merge it (before the heap grows, on `malloc_trim`, at idle merges) or for
     /// a refill that finds no deferred group. Taken by an atomic swap either way, so each group
@@ -1253,6 +1255,9 @@ fn bin_slow(n: usize, k: usize) -> *mut u8 {
         // The group this bin gave back last, unless a thread merged it meanwhile.
         if (*tc).bins[k].head == 0 {
             if let Some((head, n)) = stash_take(tc, k) {
+                if !STASH_USED.load(Ordering::Relaxed) {
+                    STASH_USED.store(true, Ordering::Relaxed);
+                }
                 (*tc).bins[k].refilled = true;
                 (*tc).stats.refills.fetch_add(1, Ordering::Relaxed);
                 (*tc).stats.stash_takes.fetch_add(1, Ordering::Relaxed);
@@ -1301,13 +1306,13 @@ unsafe fn stash_put(tc: *mut TCache, k: usize, head: usize, count: usize, fillin
         debug_assert!(count <= REMOTE_MAX);
         if cur == 0 && !filling {
             if k >= 2 {
-                write(head + WORD, 0);
+                write(head + WORD, SKIP_KEY.load(Ordering::Relaxed));
             }
             slot.store(head | count << 48, Ordering::Release);
         } else if k >= 2 && (cur >> 48) + count <= REMOTE_MAX && !os::single_threaded() {
             // (A thread holding the lock may take the stack meanwhile: then it is shorter.)
             let rest = slot.swap(0, Ordering::Acquire);
-            write(head + WORD, rest);
+            write(head + WORD, rest ^ SKIP_KEY.load(Ordering::Relaxed));
             slot.store(head | (count + (rest >> 48)) << 48, Ordering::Release);
         } else {
             return false;
@@ -1340,8 +1345,8 @@ unsafe fn stash_take(tc: *mut TCache, k: usize) -> Option<(usize, usize)> {
     let (head, total) = take_packed(slot)?;
     if k >= 2 {
         // SAFETY: a stashed group's head block is unused and has a second word, which links
-        // the groups below it (packed as the slot); nobody else stores into the slot.
-        let rest = unsafe { read(head + WORD) };
+        // the groups below it; nobody else stores into the slot.
+        let rest = unsafe { stash_link(head, total) };
         if rest != 0 {
             slot.store(rest, Ordering::Release);
             // (A scan that found the slot empty meanwhile may have cleared the flags.)
@@ -1350,6 +1355,26 @@ unsafe fn stash_take(tc: *mut TCache, k: usize) -> Option<(usize, usize)> {
         }
     }
     Some((head, total))
+}
+
+/// The rest of a stash below its group `head` (the stack holding `total` blocks from `head`
+/// down): the packed word in `head`'s second word, XOR-ed with the skip links' key, so that a
+/// block written after its free is reported, not followed (a link must decode to 0 or to a
+/// 16-aligned address and a smaller total). Not with the list secret: the head block is handed
+/// out later with the word in it, and a program may copy a block's never-written second word
+/// to its start and free the block, which the secret's encoding would make look like a listed
+/// block (a double free); the key's low bits are 0, so under the secret the word never does.
+///
+/// # Safety
+/// `head` is a stashed group's head block (class 2 or more), taken off its stash by the caller.
+unsafe fn stash_link(head: usize, total: usize) -> usize {
+    // SAFETY: per the contract.
+    let rest = unsafe { read(head + WORD) } ^ SKIP_KEY.load(Ordering::Relaxed);
+    let below = rest >> 48;
+    if rest != 0 && (rest & 15 != 0 || below == 0 || below >= total || rest & LIST_PTR == 0) {
+        written_after_free(head);
+    }
+    rest
 }
 
 /// Takes the whole of a stash slot of class `k` by one swap and calls `f(head, length)` for each
@@ -1364,7 +1389,7 @@ unsafe fn take_stash_groups(slot: &AtomicUsize, k: usize, mut f: impl FnMut(usiz
     loop {
         let rest = if k >= 2 {
             // SAFETY: as in `stash_take`; the stack is now the caller's alone.
-            unsafe { read(head + WORD) }
+            unsafe { stash_link(head, total) }
         } else {
             0
         };
@@ -1525,7 +1550,15 @@ pub unsafe fn free_slow(p: usize, func: &str) -> bool {
             // A thread that frees before it ever allocates (a consumer) gets its cache now:
             // without one, each of its frees took a compare-and-swap on the owner's list, which
             // every other consumer of that owner's blocks hit too.
-            let tc = if tc.is_null() && k != 0 { create() } else { tc };
+            let tc = if tc.is_null() && k != 0 {
+                // (Making it may fail for want of memory: `free` leaves errno alone.)
+                let e = os::errno();
+                let made = create();
+                os::set_errno(e);
+                made
+            } else {
+                tc
+            };
             if (*ot).state.load(Ordering::Acquire) == DEAD {
                 // That thread has exited: this thread adopts the block (a batch at a time, see
                 // `adopt`); a block with no bin, or freed by an exiting thread, goes to the heap.
@@ -1910,7 +1943,7 @@ unsafe fn retire_locked(tc: *mut TCache, heap: &mut global::ProcessHeap) {
             bin.refilled = false;
             let v = (*tc).remote.class[k].swap(0, Ordering::Acquire);
             // (The stash first: it was given back before the spare and the list, and a thread
-            // that adopts the cache takes the newest first.)
+            // that adopts the cache takes the newest group first — within the stash, its oldest.)
             take_stash_groups(&(*tc).stash[k], k, |l, n| {
                 defer_locked(heap, k, l, n, owner, false, false)
             });
@@ -2606,8 +2639,13 @@ fn deferred_scattered(heap: &mut global::ProcessHeap) -> bool {
 /// Whether any block is deferred (read without the lock).
 #[inline(always)]
 pub fn any_deferred() -> bool {
-    DEFERRED_BLOCKS.load(Ordering::Relaxed) != 0
+    DEFERRED_BLOCKS.load(Ordering::Relaxed) != 0 || STASHED[0].load(Ordering::Relaxed)
 }
+
+/// Set when a refill takes a group back from its cache's stash (cleared by each purge tick):
+/// stashes in use, like deferred groups in use, are not merged as idle.
+#[used]
+static STASH_USED: os::CachePadded<AtomicBool> = os::CachePadded::new(AtomicBool::new(false));
 
 /// Purge ticks without a refill from the deferred groups before they are merged into the heap
 /// (ticks are 20 ms of heap activity apart: about five seconds, as jemalloc's decay; a program
@@ -2619,7 +2657,9 @@ const IDLE_TICKS: u32 = 250;
 /// were.
 pub fn purge_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
     let d = deferred(heap);
-    if core::mem::replace(&mut d.used, false) {
+    let stash_used =
+        STASH_USED.load(Ordering::Relaxed) && STASH_USED.swap(false, Ordering::Relaxed);
+    if core::mem::replace(&mut d.used, false) | stash_used {
         d.idle_ticks = 0;
         return false;
     }
@@ -2659,7 +2699,8 @@ unsafe fn cached_bytes(tc: *mut TCache) -> usize {
 /// before every growth before it reads the classes' flags, which it skips when flag 0 is clear
 /// (they cost about 700 instructions to go through). A merge racing with a stash can leave a
 /// class's flag set under a clear flag 0 until the next stash of any class: merges before
-/// growth miss that stash meanwhile (a refill's `steal_stash` reads the class's flag itself).
+/// growth miss that stash meanwhile (a refill's `steal_stash_locked` reads the class's flag
+/// itself).
 /// The scans under the lock (a refill about to carve, every growth) skip a class without one, so
 /// they cost nothing in a program whose bins do not swing. A stale set flag costs a scan. A clear
 /// flag over a stashed group (a put that raced with a scan) hides it from other threads until
@@ -3006,7 +3047,9 @@ fn create() -> *mut TCache {
             m
         };
         if mem.is_null() {
-            return &DISABLED as *const TCache as *mut TCache; // no memory: try again later
+            // No memory: try again later, with the same id if no thread took one since.
+            let _ = LAST_ID.compare_exchange(id, id - 1, Ordering::AcqRel, Ordering::Relaxed);
+            return &DISABLED as *const TCache as *mut TCache;
         }
         let mut bins = [EMPTY_BIN; NBINS];
         for (k, b) in bins.iter_mut().enumerate().skip(1) {

@@ -137,6 +137,27 @@ static void write_after_free_zeroed(void) {
     printf("got %p %p\n", (void *)q, (void *)r);
 }
 
+/* In a process with threads, the groups a bin gives back stack up in its cache's stash, each
+ * group's first block linking the next through its second word. Blocks of 16,000 bytes (a bin of
+ * one block and a spare of one): of four freed, the first two go onto the stash, the second on
+ * top. That block written after its free (its second word): the third malloc, which takes the
+ * stash's top group, stops instead of following the link. */
+static void *no_op(void *arg) { return arg; }
+static void write_after_free_stash(void) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, no_op, NULL) != 0 || pthread_join(t, NULL) != 0)
+        setup_failed("pthread");
+    char *b[4];
+    for (int i = 0; i < 4; i++) b[i] = xmalloc(16000);
+    for (int i = 0; i < 4; i++) free(b[i]);
+    addr(b[1]);
+    memset((char *)OPAQUE(b[1]) + 8, 'A', 8);
+    char *q = malloc(16000);
+    char *r = malloc(16000);
+    char *s = malloc(16000);
+    printf("got %p %p %p\n", (void *)q, (void *)r, (void *)s);
+}
+
 /* The classic names, which allocate from the heap alone (no thread cache). */
 static void *(*my_malloc)(size_t);
 static void (*my_free)(void *);
@@ -947,6 +968,7 @@ static const struct kase cases[] = {
     CASE(overflow_large_free_first),
     CASE(write_after_free_small),
     CASE(write_after_free_zeroed),
+    CASE(write_after_free_stash),
     CASE(write_after_free_heap),
     CASE(write_after_free_heap_zeroed),
     CASE(usable_size_freed),
