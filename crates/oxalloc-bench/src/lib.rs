@@ -187,6 +187,12 @@ pub const WORKLOADS: &[Workload] = &[
         true,
     ),
     wl(
+        "relay",
+        "4 threads allocate 1,000 blocks of 8 B - 16 KB, free half, hand half on (rpmalloc's test)",
+        false,
+        true,
+    ),
+    wl(
         "realloc",
         "grow many Vec/String one element at a time, shrink_to_fit",
         true,

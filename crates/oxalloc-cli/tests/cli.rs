@@ -842,3 +842,27 @@ fn map_passes_the_exit_status_through_and_reports_a_missing_map() {
         .code(1)
         .stderr(predicate::str::contains("no heap map from pid 1"));
 }
+
+#[test]
+fn threaded_workloads_give_the_same_checksum_under_oxalloc_as_under_the_c_library() {
+    // Every object's contents are folded into the checksum when it is freed, whichever thread
+    // frees it: a block handed out twice, or written by the allocator while in use, changes it.
+    let workload = profile_dir().join("oxalloc-workload");
+    for name in ["relay", "server", "rounds", "larson", "bulk"] {
+        let sum = |preload: Option<&Path>| {
+            let mut cmd = std::process::Command::new(&workload);
+            cmd.args([name, "--quick"]);
+            if let Some(lib) = preload {
+                cmd.env("LD_PRELOAD", lib);
+            }
+            let out = cmd.output().expect("oxalloc-workload runs");
+            assert!(out.status.success(), "{name}: {}", stderr_of(&out));
+            stdout_of(&out)
+                .lines()
+                .find(|l| l.starts_with("checksum:"))
+                .unwrap_or_else(|| panic!("{name}: no checksum"))
+                .to_string()
+        };
+        assert_eq!(sum(Some(&lib())), sum(None), "{name}");
+    }
+}

@@ -17,8 +17,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: oxalloc-workload NAME [--quick] [--threads N]
        oxalloc-workload pair N SIZE   (N malloc(SIZE)+free pairs, for callgrind)
        oxalloc-workload teardown N [--shuffled] [--size BYTES]   (ns per free of N objects)
-names: bignum parser server prodcons bulk larson rounds mixed realloc large steady-1e3 steady-1e4 steady-1e5
-       steady-1e6 steady-1e7 falseshare python sqlite pair teardown";
+names: bignum parser server prodcons bulk larson rounds mixed relay realloc large steady-1e3 steady-1e4
+       steady-1e5 steady-1e6 steady-1e7 falseshare python sqlite pair teardown";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         "larson" => threads::larson(quick, threads.unwrap_or(4)),
         "rounds" => threads::rounds(quick, threads.unwrap_or(4)),
         "mixed" => threads::mixed(quick, threads.unwrap_or(4)),
+        "relay" => threads::relay(quick, threads.unwrap_or(4)),
         "realloc" => memory::realloc(quick),
         "large" => memory::large(quick),
         "falseshare" => threads::falseshare(quick, threads.unwrap_or_else(util::nproc)),

@@ -264,6 +264,65 @@ fn hammer(obj: &mut [u8], reps: usize) {
     }
 }
 
+/// The pattern of rpmalloc's benchmark (`rptest` in mimalloc-bench): each of `threads` threads,
+/// 1,500 times, allocates 1,000 blocks of 8 B - 16 KB (small sizes likelier: the density falls
+/// linearly; 64 bytes of each written), frees half of them at once and, every other time,
+/// hands the other half to the next thread, which frees them (else it frees them itself). Most
+/// blocks are medium sized, and every size is given back and taken again in bulk each time.
+pub fn relay(quick: bool, threads: usize) -> u64 {
+    use std::sync::{Arc, Mutex};
+    const PER: usize = 1000;
+    let loops = if quick { 150 } else { 1500 };
+    // Slot `t`: what thread `t - 1` handed to thread `t`, not taken yet.
+    let slots: Arc<Vec<Mutex<Vec<Vec<u8>>>>> =
+        Arc::new((0..threads).map(|_| Mutex::new(Vec::new())).collect());
+    let weigh_all = |v: Vec<Vec<u8>>| v.iter().fold(0u64, |s, o| s.wrapping_add(weigh(o)));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let slots = Arc::clone(&slots);
+            thread::spawn(move || {
+                let mut rng = Rng::new(300 + t as u64);
+                let mut sum = 0u64;
+                let mut held: Vec<Vec<u8>> = Vec::with_capacity(PER);
+                for l in 0..loops {
+                    for i in 0..PER {
+                        let n = 8 + rng.below(15_993).min(rng.below(15_993)) as usize;
+                        let mut o = Vec::with_capacity(n);
+                        o.resize(n.min(64), i as u8);
+                        held.push(o);
+                    }
+                    let mut kept = Vec::with_capacity(PER / 2);
+                    for (i, o) in held.drain(..).enumerate() {
+                        if i % 2 == 1 {
+                            sum = sum.wrapping_add(weigh(&o));
+                        } else {
+                            kept.push(o);
+                        }
+                    }
+                    if l % 2 == 0 && threads > 1 {
+                        let next = &slots[(t + 1) % threads];
+                        let untaken = std::mem::replace(&mut *next.lock().expect("slot"), kept);
+                        sum = sum.wrapping_add(weigh_all(untaken));
+                    } else {
+                        sum = sum.wrapping_add(weigh_all(kept));
+                    }
+                    let mine = std::mem::take(&mut *slots[t].lock().expect("slot"));
+                    sum = sum.wrapping_add(weigh_all(mine));
+                }
+                sum
+            })
+        })
+        .collect();
+    let mut sum = 0u64;
+    for h in handles {
+        sum = sum.wrapping_add(h.join().expect("relay thread"));
+    }
+    for slot in slots.iter() {
+        sum = sum.wrapping_add(weigh_all(std::mem::take(&mut *slot.lock().expect("slot"))));
+    }
+    sum
+}
+
 /// Hoard's cache-scratch (main thread allocates one small object per worker; each worker frees
 /// it, allocates its own of the same size and writes it in a tight loop), then cache-thrash
 /// (each thread allocates small objects and writes them repeatedly). Slow when the allocator
