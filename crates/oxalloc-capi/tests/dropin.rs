@@ -331,13 +331,20 @@ fn a_bin_that_swings_takes_its_group_back_from_the_stash_without_the_lock() {
 fn bulk_phases_move_two_groups_per_trip() {
     let err = run_with_stats("phases.c");
     // Five rounds of 50,000 allocations of 48 bytes, then 50,000 frees: one trip under the lock
-    // per group each way took 7,802; two groups per trip once a phase is recognised, 4,301.
+    // per group each way took 7,802; two groups per trip once a phase is recognised, 4,301; in
+    // a process with threads the groups stack up in the thread's stash instead, without the
+    // lock: 791 (the first round's carving).
     let taken = stat(&err, "lock taken");
     assert!(
-        taken < 5_500,
+        taken < 2_000,
         "the heap's lock was taken {taken} times:\n{err}"
     );
-    assert!(stat(&err, "groups reused") >= 3_000, "{err}");
+    // Each round reuses the blocks the one before gave back: groups taken back (1,557 of 128
+    // blocks or more once the limit stays), and the heap no larger than one round's blocks
+    // (50,000 of 64 bytes).
+    assert!(stat(&err, "groups reused") >= 1_000, "{err}");
+    let peak = stat(&err, "heap peak");
+    assert!(peak < 3_500_000, "heap peak {peak}:\n{err}");
 }
 
 #[test]

@@ -1804,13 +1804,14 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
                     0
                 };
             gave_back(tc, gone as usize * bin_size(k), filling);
-            adapt_limit(tc, k);
             // A bin that swings between full and empty gives a group back and soon takes one:
             // its own, from the stash, without the lock (`mixed`: two trips under the lock per
             // swing before). In a single-threaded process a bin being filled gives back for
             // good: the deferred ring. With threads, the stash stacks them too (see
             // `stash_put`), and the spare stays.
-            if !old_mixed && stash_put(tc, k, old, old_count as usize, filling) {
+            let stashed = !old_mixed && stash_put(tc, k, old, old_count as usize, filling);
+            adapt_limit(tc, k, stashed);
+            if stashed {
                 return;
             }
             let owner = (*tc).owner;
@@ -1840,11 +1841,13 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
 /// (fewer than `SWING_WINDOW` groups given back by the whole cache since its last one), its
 /// limit doubles, up to `max_limit(k)` and within the cache's `EXTRA_BUDGET` and everyone's
 /// sixteenth of the heap. A bin that only gave back (a program freeing in bulk) halves its limit
-/// towards the base, so a cache does not keep more than it needs.
+/// towards the base, so a cache does not keep more than it needs — unless the group went onto
+/// the cache's own stash (`stashed`: with threads), which the next refills take back: a bin
+/// that swings at the scale of whole structures keeps its limit.
 ///
 /// # Safety
 /// `tc` is the calling thread's live cache.
-unsafe fn adapt_limit(tc: *mut TCache, k: usize) {
+unsafe fn adapt_limit(tc: *mut TCache, k: usize, stashed: bool) {
     // SAFETY: the bins and the counters are this thread's alone.
     unsafe {
         let since = (*tc).gave.wrapping_sub((*tc).gave_at[k]);
@@ -1855,7 +1858,15 @@ unsafe fn adapt_limit(tc: *mut TCache, k: usize) {
         let base = batch_and_limit(k).1;
         let limit = bin.limit;
         let new = if !core::mem::take(&mut bin.refilled) {
-            (limit / 2).max(base)
+            if stashed {
+                // Filled, but into the cache's own stash, which a refill takes back without
+                // the lock: the bin swings at the scale of whole structures (a thread that
+                // allocates and frees many blocks of a size in turn); its larger groups cost
+                // no more memory than the stash holds anyway.
+                limit
+            } else {
+                (limit / 2).max(base)
+            }
         } else if since < SWING_WINDOW {
             let want = (limit * 2).min(max_limit(k));
             let room = EXTRA_BUDGET.saturating_sub((*tc).extra).min(
