@@ -295,13 +295,23 @@ fn a_bin_that_swings_between_empty_and_full_grows_its_limit() {
 
 #[test]
 fn stashed_groups_no_refill_wants_are_merged_when_idle() {
-    // 2,000 blocks of 4,000 bytes freed into a thread's stash, then nine seconds of heap
-    // activity through the classic names: the stash is merged after about five (before, the
-    // heap looked at idle groups only while some were deferred or some pages free, and all
-    // 2,000 stayed cached).
+    // 2,000 blocks of 4,000 bytes freed into a thread's stash, then heap activity through the
+    // classic names until `mallinfo2` shows them merged (after about five seconds; the program
+    // fails after 60). Before, the heap looked at idle groups only while some were deferred or
+    // some pages free, and all 2,000 stayed cached.
     let err = run_with_stats("idlestash.c");
     let cached = stat(&err, "cached blocks");
     assert!(cached < 500, "{cached} blocks still cached:\n{err}");
+}
+
+#[test]
+fn a_thread_taking_back_its_own_stash_does_not_keep_another_threads_idle_stash() {
+    // As above, with the 2,000 blocks in a waiting thread's stash while the main thread swings
+    // 200 blocks through its own stash all along (before, any stash taken back kept every
+    // cache's stash, and the deferred ring, from idle merges: the program failed after 60 s).
+    let err = run_with_stats_args("idlestash.c", &["busy"]);
+    let reused = stat(&err, "groups reused");
+    assert!(reused >= 100, "only {reused} groups taken back:\n{err}");
 }
 
 #[test]

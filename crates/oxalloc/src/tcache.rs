@@ -244,6 +244,12 @@ pub struct TCache {
     /// a refill that finds no deferred group. Taken by an atomic swap either way, so each group
     /// goes one way. See [`free_own_slow`] and [`STASHED`].
     stash: [AtomicUsize; NBINS],
+    /// Set by the owner when a refill takes a group back from its stash; swapped clear by each
+    /// purge tick, which counts in `stash_idle` the ticks since (heap lock): a cache whose
+    /// stash went unused for `IDLE_TICKS` ticks has it merged (see [`merge_idle_stashes_locked`]).
+    /// Per cache, so that one busy thread does not keep every other thread's stash.
+    stash_used: AtomicBool,
+    stash_idle: AtomicU32,
     /// Blocks of other threads' caches this thread freed, not pushed onto their remote lists
     /// yet (owner only; see [`buffer_remote`]).
     rbuf: [RemoteBatch; RBUF],
@@ -332,6 +338,8 @@ impl TCache {
                 phases: AtomicU64::new(0),
             },
             stash: [const { AtomicUsize::new(0) }; NBINS],
+            stash_used: AtomicBool::new(false),
+            stash_idle: AtomicU32::new(0),
             rbuf: [RemoteBatch::EMPTY; RBUF],
             ring: [0; RING],
             ring_at: 0,
@@ -1266,8 +1274,8 @@ fn bin_slow(n: usize, k: usize) -> *mut u8 {
         // The group this bin gave back last, unless a thread merged it meanwhile.
         if (*tc).bins[k].head == 0 {
             if let Some((head, n)) = stash_take(tc, k) {
-                if !STASH_USED.load(Ordering::Relaxed) {
-                    STASH_USED.store(true, Ordering::Relaxed);
+                if !(*tc).stash_used.load(Ordering::Relaxed) {
+                    (*tc).stash_used.store(true, Ordering::Relaxed);
                 }
                 (*tc).bins[k].refilled = true;
                 bump(&(*tc).stats.refills, 1);
@@ -1381,11 +1389,22 @@ unsafe fn stash_take(tc: *mut TCache, k: usize) -> Option<(usize, usize)> {
 unsafe fn stash_link(head: usize, total: usize) -> usize {
     // SAFETY: per the contract.
     let rest = unsafe { read(head + WORD) } ^ SKIP_KEY.load(Ordering::Relaxed);
-    let below = rest >> 48;
-    if rest != 0 && (rest & 15 != 0 || below == 0 || below >= total || rest & LIST_PTR == 0) {
+    let (lo, span) = (LO.load(Ordering::Relaxed), SPAN.load(Ordering::Relaxed));
+    if !link_fits(rest, total, lo, span) {
         written_after_free(head);
     }
     rest
+}
+
+/// Whether `rest`, a stash link decoded with the key, fits a stack of `total` blocks that lie
+/// in the heap's range (`span` bytes from `lo`): 0 (the bottom group), or a smaller nonzero
+/// count and a 16-aligned address in the range. A word the program wrote decodes to about
+/// anything: zeros to the key itself, whose count (its top 16 bits, 256 or more) a stack of
+/// more blocks would take, and whose address (random bits) the range rejects.
+#[inline]
+const fn link_fits(rest: usize, total: usize, lo: usize, span: usize) -> bool {
+    let (below, at) = (rest >> 48, rest & LIST_PTR);
+    rest == 0 || (below != 0 && below < total && at % 16 == 0 && at.wrapping_sub(lo) < span)
 }
 
 /// Takes the whole of a stash slot of class `k` by one swap and calls `f(head, length)` for each
@@ -1843,7 +1862,10 @@ unsafe fn free_own_slow(tc: *mut TCache, p: usize, h: usize) {
 /// sixteenth of the heap. A bin that only gave back (a program freeing in bulk) halves its limit
 /// towards the base, so a cache does not keep more than it needs — unless the group went onto
 /// the cache's own stash (`stashed`: with threads), which the next refills take back: a bin
-/// that swings at the scale of whole structures keeps its limit.
+/// that swings at the scale of whole structures keeps its limit. With threads, then, limits
+/// mostly grow; what they add is bounded by `EXTRA_BUDGET` per cache and a sixteenth of the
+/// heap's span for all (the blocks a bin holds above its base count there, and go back with
+/// the cache).
 ///
 /// # Safety
 /// `tc` is the calling thread's live cache.
@@ -1860,9 +1882,13 @@ unsafe fn adapt_limit(tc: *mut TCache, k: usize, stashed: bool) {
         let new = if !core::mem::take(&mut bin.refilled) {
             if stashed {
                 // Filled, but into the cache's own stash, which a refill takes back without
-                // the lock: the bin swings at the scale of whole structures (a thread that
-                // allocates and frees many blocks of a size in turn); its larger groups cost
-                // no more memory than the stash holds anyway.
+                // the lock (or another thread's refill takes, or a merge): a thread that
+                // allocates and frees many blocks of a size in turn swings at the scale of
+                // whole structures, and halving its limit at each phase undid the doubling of
+                // the phase's first give-back. Halving only the bins that did not draw on the
+                // stash since cost the `relay` workload 16% more refills and 5% of its time.
+                // So with threads a limit grows and stays (until the stack is full: up to
+                // `REMOTE_MAX` blocks), within the budgets, which bound what limits add.
                 limit
             } else {
                 (limit / 2).max(base)
@@ -2658,39 +2684,85 @@ fn deferred_scattered(heap: &mut global::ProcessHeap) -> bool {
     score > 0
 }
 
-/// Whether any block is deferred (read without the lock).
+/// Whether any block is deferred, or some cache may have a stash (read without the lock): the
+/// purge ticks look for idle groups while this holds.
 #[inline(always)]
 pub fn any_deferred() -> bool {
     DEFERRED_BLOCKS.load(Ordering::Relaxed) != 0 || STASHED[0].load(Ordering::Relaxed)
 }
 
-/// Set when a refill takes a group back from its cache's stash (cleared by each purge tick):
-/// stashes in use, like deferred groups in use, are not merged as idle.
-#[used]
-static STASH_USED: os::CachePadded<AtomicBool> = os::CachePadded::new(AtomicBool::new(false));
-
-/// Purge ticks without a refill from the deferred groups before they are merged into the heap
-/// (ticks are 20 ms of heap activity apart: about five seconds, as jemalloc's decay; a program
-/// tearing down a large structure before it exits does not pay for merging it).
+/// Purge ticks without a refill from the deferred groups (or, per cache, from its stash) before
+/// they are merged into the heap. A tick comes at a trip under the heap's lock at least 20 ms
+/// after the last and 64 trips after it: with steady heap activity about five seconds, as
+/// jemalloc's decay; a program tearing down a large structure before it exits does not pay for
+/// merging it. A program that makes no trips under the lock has no ticks.
 const IDLE_TICKS: u32 = 250;
 
 /// A purge tick (heap locked): when no refill wanted the deferred groups for `IDLE_TICKS`
-/// ticks, they are merged into the heap, so that their pages can go back. Returns whether any
-/// were.
+/// ticks, they are merged into the heap, so that their pages can go back; so are the stashes of
+/// each cache that took none back for as long (see [`merge_idle_stashes_locked`]). Returns
+/// whether any were.
 pub fn purge_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
+    let stashes = merge_idle_stashes_locked(heap);
     let d = deferred(heap);
-    let stash_used =
-        STASH_USED.load(Ordering::Relaxed) && STASH_USED.swap(false, Ordering::Relaxed);
-    if core::mem::replace(&mut d.used, false) | stash_used {
+    if core::mem::replace(&mut d.used, false) {
         d.idle_ticks = 0;
-        return false;
+        return stashes;
     }
     d.idle_ticks += 1;
     if d.idle_ticks < IDLE_TICKS {
-        return false;
+        return stashes;
     }
     d.idle_ticks = 0;
-    merge_deferred_locked(heap)
+    let any = merge_some_deferred_locked(heap);
+    while merge_some_deferred_locked(heap) {}
+    any | stashes
+}
+
+/// A purge tick's look at the caches' stashes (heap locked): the stashes of a cache that took
+/// no group back from them for `IDLE_TICKS` ticks are merged into the heap (a thread that freed
+/// a large structure and then made only other allocations, or none). Each cache counts its own
+/// ticks: a thread that keeps taking its groups back keeps them, and keeps no one else's.
+/// Returns whether any were merged.
+fn merge_idle_stashes_locked(heap: &mut global::ProcessHeap) -> bool {
+    // Flag 0 is cleared before the caches are read (a stash put meanwhile sets it again) and
+    // set again if a cache kept its stash.
+    if !STASHED[0].load(Ordering::Relaxed) || !STASHED[0].swap(false, Ordering::AcqRel) {
+        return false;
+    }
+    let mut lanes = Lanes::new();
+    let mut kept = false;
+    for t in caches() {
+        // SAFETY: table entries live for the whole process; `stash_idle` is touched only with
+        // the lock held; a stash is taken by one swap.
+        unsafe {
+            let c = &*t;
+            if !c.stash.iter().any(|st| st.load(Ordering::Relaxed) != 0) {
+                c.stash_idle.store(0, Ordering::Relaxed);
+                continue;
+            }
+            let used =
+                c.stash_used.load(Ordering::Relaxed) && c.stash_used.swap(false, Ordering::Relaxed);
+            let idle = if used {
+                0
+            } else {
+                c.stash_idle.load(Ordering::Relaxed) + 1
+            };
+            if idle < IDLE_TICKS {
+                c.stash_idle.store(idle, Ordering::Relaxed);
+                kept = true;
+                continue;
+            }
+            c.stash_idle.store(0, Ordering::Relaxed);
+            for (k, st) in c.stash.iter().enumerate() {
+                take_stash_groups(st, k, |head, _| lanes.push(heap, head));
+            }
+        }
+    }
+    if kept {
+        mark_stashed(0);
+    }
+    lanes.flush(heap)
 }
 
 /// Bytes held in the bins and the stash of `tc`.
@@ -3210,6 +3282,28 @@ mod tests {
         })
         .skip(1)
         .take(1000)
+    }
+
+    #[test]
+    fn stash_links_fit_and_words_written_over_them_do_not() {
+        let (lo, span) = (0x5555_0000_0000, 1 << 30);
+        for r in random_words(0x9E37_79B9_7F4A_7C15) {
+            let key = make_skip_key(r);
+            for total in [2, 300, REMOTE_MAX] {
+                // A link to the group below (its head block, its count), and the bottom's 0.
+                let below = (lo + 16 * (r % 1000) + 32) | (total - 1) << 48;
+                assert!(link_fits(below, total, lo, span));
+                assert!(link_fits(0, total, lo, span));
+                // Words a program may write into the freed head block: zeros, a pointer into
+                // the heap, small numbers, text; decoded with the key.
+                for w in [0, lo + 64, lo, 1, 256, 0x4141_4141_4141_4141] {
+                    assert!(
+                        !link_fits(w ^ key, total, lo, span),
+                        "{w:#x} under key {key:#x} fits a stack of {total}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
