@@ -845,8 +845,10 @@ fn map_passes_the_exit_status_through_and_reports_a_missing_map() {
 
 #[test]
 fn threaded_workloads_give_the_same_checksum_under_oxalloc_as_under_the_c_library() {
-    // Every object's contents are folded into the checksum when it is freed, whichever thread
-    // frees it: a block handed out twice, or written by the allocator while in use, changes it.
+    // Each object's length and its first and last bytes (where the workloads write a value of
+    // their own, and an allocator its links) are folded into the checksum when it is freed,
+    // whichever thread frees it: a block handed out twice, or whose first word the allocator
+    // wrote while it was in use, changes it.
     let workload = profile_dir().join("oxalloc-workload");
     for name in ["relay", "server", "rounds", "larson", "bulk"] {
         let sum = |preload: Option<&Path>| {

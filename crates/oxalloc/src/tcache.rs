@@ -1580,15 +1580,7 @@ pub unsafe fn free_slow(p: usize, func: &str) -> bool {
             // A thread that frees before it ever allocates (a consumer) gets its cache now:
             // without one, each of its frees took a compare-and-swap on the owner's list, which
             // every other consumer of that owner's blocks hit too.
-            let tc = if tc.is_null() && k != 0 {
-                // (Making it may fail for want of memory: `free` leaves errno alone.)
-                let e = os::errno();
-                let made = create();
-                os::set_errno(e);
-                made
-            } else {
-                tc
-            };
+            let tc = if tc.is_null() && k != 0 { create() } else { tc };
             if (*ot).state.load(Ordering::Acquire) == DEAD {
                 // That thread has exited: this thread adopts the block (a batch at a time, see
                 // `adopt`); a block with no bin, or freed by an exiting thread, goes to the heap.
@@ -3122,6 +3114,9 @@ fn create() -> *mut TCache {
         }
         // The first caches live in static memory, so a program's heap holds only its own blocks
         // (a thread's first allocation never takes the last free bytes of a capped heap).
+        // A cache that cannot be made leaves errno alone: the caller's `malloc` may still
+        // succeed from the heap, and `free` never sets it.
+        let errno = os::errno();
         let mem = if id <= POOL_CACHES {
             POOL.0[id - 1].get().cast::<TCache>()
         } else {
@@ -3141,6 +3136,7 @@ fn create() -> *mut TCache {
             m
         };
         if mem.is_null() {
+            os::set_errno(errno);
             // No memory: try again later, with the same id if no thread took one since.
             let _ = LAST_ID.compare_exchange(id, id - 1, Ordering::AcqRel, Ordering::Relaxed);
             return &DISABLED as *const TCache as *mut TCache;
