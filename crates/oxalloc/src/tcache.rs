@@ -2561,9 +2561,16 @@ unsafe fn adopt_group(tc: *mut TCache, k: usize, g: Group) {
 /// Merges every deferred group into the heap (heap locked), the caches' stashes included.
 /// Returns whether there were any.
 pub fn merge_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
+    let any = merge_all_deferred_locked(heap);
+    merge_stashes_locked(heap) | any
+}
+
+/// Merges every deferred group (not the stashes) into the locked heap. Returns whether there
+/// were any.
+fn merge_all_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
     let any = merge_some_deferred_locked(heap);
     while merge_some_deferred_locked(heap) {}
-    merge_stashes_locked(heap) | any
+    any
 }
 
 /// Merges the oldest deferred groups, class after class from where the last call stopped, until
@@ -2706,9 +2713,7 @@ pub fn purge_deferred_locked(heap: &mut global::ProcessHeap) -> bool {
         return stashes;
     }
     d.idle_ticks = 0;
-    let any = merge_some_deferred_locked(heap);
-    while merge_some_deferred_locked(heap) {}
-    any | stashes
+    merge_all_deferred_locked(heap) | stashes
 }
 
 /// A purge tick's look at the caches' stashes (heap locked): the stashes of a cache that took
